@@ -1,0 +1,38 @@
+# sparkexport: `make run` serves the API with demo data; `make test` runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+# The suite talks to real PostgreSQL and Redis (database 15 of Redis, emptied by tests).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sparkexport
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run worker test check schema clean
+
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	PORT=$(PORT) PYTHON=$(PY) ./scripts/run.sh
+
+worker: install
+	$(PY) manage.py rqworker exports
+
+test: install
+	DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=0 \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Migrations complete and the OpenAPI schema valid (CI runs both).
+check: install
+	DJANGO_SECRET_KEY=check DJANGO_DEBUG=0 REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py makemigrations --check --dry-run
+	DJANGO_SECRET_KEY=check DJANGO_DEBUG=0 REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,225 @@
+"""Input and output serializers of the v4 export API."""
+import re
+from datetime import UTC
+
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from exports.downloads import download_token
+from exports.models import ExportJob, FileFilter, JobStatus, VersionFilter
+from exports.package_contents import service_rows, service_version_rows
+
+FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-. ()]{1,96}\.zip$")
+MAX_REFERENCES = 10_000
+
+
+def iso_utc(value) -> str | None:
+    """ISO 8601 in UTC with milliseconds and a Z, as Spark writes timestamps."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _names(max_length: int) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=max_length, allow_blank=False),
+        required=False,
+        default=list,
+        max_length=MAX_REFERENCES,
+    )
+
+
+class ExportInputsSerializer(serializers.Serializer):
+    folders = _names(100)
+    services = _names(400)
+    version_ids = _names(64)
+
+    def validate(self, attrs):
+        if not any(attrs.values()):
+            raise serializers.ValidationError(
+                "Select something to export: give at least one of inputs.folders, "
+                "inputs.services or inputs.version_ids."
+            )
+        return attrs
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    inputs = ExportInputsSerializer()
+    file_filter = serializers.ChoiceField(
+        choices=FileFilter.choices, required=False, allow_null=True, default=FileFilter.MIGRATE
+    )
+    version_filter = serializers.ChoiceField(
+        choices=VersionFilter.choices, required=False, allow_null=True, default=VersionFilter.ALL
+    )
+    source_system = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=200, default=None
+    )
+    correlation_id = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=200, default=None
+    )
+    file_name = serializers.CharField(
+        required=False, allow_null=True, max_length=100, default="package.zip"
+    )
+
+    def validate_file_name(self, value):
+        if value is None:
+            return "package.zip"
+        if not FILE_NAME_RE.match(value) or ".." in value:
+            raise serializers.ValidationError(
+                "Give a bare file name ending in .zip (letters, digits, spaces, '-', '_', "
+                "'.', parentheses; no folders), e.g. 'package.zip'."
+            )
+        return value
+
+    def validate(self, attrs):
+        attrs["file_filter"] = attrs.get("file_filter") or FileFilter.MIGRATE
+        attrs["version_filter"] = attrs.get("version_filter") or VersionFilter.ALL
+        return attrs
+
+
+class CancelRequestSerializer(serializers.Serializer):
+    export_status = serializers.ChoiceField(
+        choices=[JobStatus.CANCELLED],
+        help_text="Only 'cancelled' is accepted: it cancels a job that has not finished.",
+        error_messages={
+            "invalid_choice": "Only {'export_status': 'cancelled'} can be set: it cancels the job."
+        },
+    )
+
+
+class ErrorItemSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.JSONField(allow_null=True)
+
+
+class ExportFileSerializer(serializers.Serializer):
+    file = serializers.URLField(help_text="Download URL; works with your credentials or, until it expires, without.")
+    file_hash = serializers.CharField(help_text="SHA-256 (hex) of the ZIP.")
+    zip_process_time = serializers.IntegerField(help_text="Milliseconds spent building the ZIP.")
+
+
+class ServiceRowSerializer(serializers.Serializer):
+    service_uri_source = serializers.CharField()
+    folder_source = serializers.CharField()
+    service_source = serializers.CharField()
+    service_id_source = serializers.UUIDField()
+
+
+class ServiceVersionRowSerializer(ServiceRowSerializer):
+    version_source = serializers.CharField()
+    version_id_source = serializers.UUIDField()
+
+
+class ExportOutputsSerializer(serializers.Serializer):
+    files = ExportFileSerializer(many=True)
+    services = ServiceRowSerializer(many=True)
+    service_versions = ServiceVersionRowSerializer(many=True)
+
+
+def download_url(request, job: ExportJob) -> str:
+    path = reverse(
+        "export-file",
+        kwargs={"tenant": job.tenant.slug, "job_id": job.pk, "file_name": job.file_name},
+    )
+    token = download_token(job.tenant.slug, job.pk)
+    return request.build_absolute_uri(f"{path}?token={token}")
+
+
+class ExportStatusSerializer(serializers.Serializer):
+    """The export status document (POST export, GET status, PATCH)."""
+
+    object = serializers.SerializerMethodField()
+    id = serializers.UUIDField(source="pk")
+    response_timestamp = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    status_url = serializers.SerializerMethodField()
+    process_time = serializers.IntegerField(source="process_time_ms", help_text="Milliseconds.")
+    outputs = serializers.SerializerMethodField()
+    errors = serializers.ListField(child=ErrorItemSerializer(), allow_null=True)
+    source_system = serializers.CharField(allow_null=True)
+    correlation_id = serializers.CharField(allow_null=True)
+
+    def get_object(self, job) -> str:
+        return "export"
+
+    def get_response_timestamp(self, job) -> str:
+        return iso_utc(timezone.now())
+
+    def get_status_url(self, job) -> str:
+        path = reverse("export-status", kwargs={"tenant": job.tenant.slug, "job_id": job.pk})
+        return self.context["request"].build_absolute_uri(path)
+
+    @extend_schema_field(ExportOutputsSerializer)
+    def get_outputs(self, job):
+        versions = list(job.versions.all())
+        files = []
+        if job.status == JobStatus.CLOSED and job.package:
+            files.append(
+                {
+                    "file": download_url(self.context["request"], job),
+                    "file_hash": job.file_hash,
+                    "zip_process_time": job.zip_process_time_ms,
+                }
+            )
+        return {
+            "files": files,
+            "services": service_rows(versions),
+            "service_versions": service_version_rows(versions),
+        }
+
+
+class JobSummaryDataSerializer(serializers.Serializer):
+    export_status = serializers.ChoiceField(choices=JobStatus.choices, source="status")
+    response_timestamp = serializers.SerializerMethodField()
+    created_by = serializers.CharField()
+    created_timestamp = serializers.SerializerMethodField()
+    updated_timestamp = serializers.SerializerMethodField()
+    process_time = serializers.IntegerField(source="process_time_ms")
+
+    def get_response_timestamp(self, job) -> str:
+        return iso_utc(timezone.now())
+
+    def get_created_timestamp(self, job) -> str:
+        return iso_utc(job.created_at)
+
+    def get_updated_timestamp(self, job) -> str:
+        return iso_utc(job.updated_at)
+
+
+class JobSummarySerializer(serializers.Serializer):
+    object = serializers.SerializerMethodField()
+    id = serializers.UUIDField(source="pk")
+    data = JobSummaryDataSerializer(source="*")
+
+    def get_object(self, job) -> str:
+        return "export"
+
+
+class TenantConfigurationSerializer(serializers.Serializer):
+    export_api_job_limit = serializers.IntegerField()
+
+
+class TenantJobsStatusSerializer(serializers.Serializer):
+    export_api_jobs_in_progress = serializers.IntegerField()
+
+
+class TenantSummarySerializer(serializers.Serializer):
+    configuration = TenantConfigurationSerializer()
+    status = TenantJobsStatusSerializer()
+
+
+class TenantExportStatusSerializer(serializers.Serializer):
+    """GET export/status: jobs in progress and of the past hour, and the tenant's limits."""
+
+    in_progress_exports = JobSummarySerializer(many=True)
+    recent_exports = JobSummarySerializer(many=True)
+    tenant = TenantSummarySerializer()

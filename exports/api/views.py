@@ -1,0 +1,166 @@
+"""The v4 export endpoints: thin views over the export services and selectors."""
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exports.api.serializers import (
+    CancelRequestSerializer,
+    ErrorSerializer,
+    ExportRequestSerializer,
+    ExportStatusSerializer,
+    TenantExportStatusSerializer,
+)
+from exports.downloads import download_token_valid
+from exports.models import ExportJob, JobStatus, package_storage
+from exports.selectors import (
+    export_job_get,
+    export_jobs_for_tenant_status,
+    export_jobs_in_progress_count,
+)
+from exports.services import export_job_cancel, export_job_create
+from sparkexport.api.errors import Conflict, Forbidden, NotFound
+from sparkexport.api.tenancy import IsTenantCaller
+from sparkexport.storage import iter_stored_file
+from tenants.models import Permission
+
+TAGS = ["export"]
+
+
+def errors(*statuses: int) -> dict:
+    return {status: OpenApiResponse(ErrorSerializer) for status in statuses}
+
+
+class TenantExportAPIView(APIView):
+    """Base of every export endpoint: a caller of the URL's tenant allowed to export."""
+
+    permission_classes = [IsTenantCaller]
+    required_permissions = (Permission.EXPORTS,)
+
+    def status_document(self, job: ExportJob, status=200) -> Response:
+        return Response(
+            ExportStatusSerializer(job, context={"request": self.request}).data, status=status
+        )
+
+
+class ExportCreateView(TenantExportAPIView):
+    @extend_schema(
+        tags=TAGS,
+        operation_id="export_create",
+        summary="Create an export job",
+        request=ExportRequestSerializer,
+        responses={200: ExportStatusSerializer, **errors(400, 401, 403, 404, 422, 429, 503)},
+    )
+    def post(self, request, tenant):
+        serializer = ExportRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = export_job_create(caller=request.caller, **data["inputs"], **_options(data))
+        return self.status_document(export_job_get(request.caller, job.pk))
+
+
+def _options(data: dict) -> dict:
+    return {key: value for key, value in data.items() if key != "inputs"}
+
+
+class ExportStatusView(TenantExportAPIView):
+    @extend_schema(
+        tags=TAGS,
+        operation_id="export_status",
+        summary="Status of one export job",
+        responses={200: ExportStatusSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, tenant, job_id):
+        return self.status_document(export_job_get(request.caller, job_id))
+
+
+class ExportCancelView(TenantExportAPIView):
+    @extend_schema(
+        tags=TAGS,
+        operation_id="export_cancel",
+        summary="Cancel an export job",
+        request=CancelRequestSerializer,
+        responses={200: ExportStatusSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    def patch(self, request, tenant, job_id):
+        job = export_job_get(request.caller, job_id)
+        CancelRequestSerializer(data=request.data).is_valid(raise_exception=True)
+        export_job_cancel(job)
+        return self.status_document(export_job_get(request.caller, job_id))
+
+
+class ExportTenantStatusView(TenantExportAPIView):
+    @extend_schema(
+        tags=TAGS,
+        operation_id="export_tenant_status",
+        summary="Export jobs in progress and of the past hour",
+        responses={200: TenantExportStatusSerializer, **errors(401, 403)},
+    )
+    def get(self, request, tenant):
+        caller = request.caller
+        in_progress, recent = export_jobs_for_tenant_status(caller)
+        document = {
+            "in_progress_exports": in_progress,
+            "recent_exports": recent,
+            "tenant": {
+                "configuration": {"export_api_job_limit": caller.tenant.export_api_job_limit},
+                "status": {"export_api_jobs_in_progress": export_jobs_in_progress_count(caller.tenant)},
+            },
+        }
+        return Response(TenantExportStatusSerializer(document).data)
+
+
+def _has_credentials(request) -> bool:
+    return "x-synthetic-key" in request.headers or "Authorization" in request.headers
+
+
+class ExportFileView(TenantExportAPIView):
+    """The package bytes: with the caller's credentials, or through an unexpired signed link."""
+
+    def check_permissions(self, request):
+        token = request.query_params.get("token")
+        if token is not None and not _has_credentials(request):
+            if not download_token_valid(self.kwargs["tenant"], self.kwargs["job_id"], token):
+                raise Forbidden(
+                    "This download link is invalid or has expired. Read the job's status "
+                    "again for a fresh link, or download with your credentials.",
+                    code="INVALID_DOWNLOAD_LINK",
+                )
+            return
+        if not _has_credentials(request):
+            raise NotAuthenticated()
+        super().check_permissions(request)
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="export_download",
+        summary="Download an export package",
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The ZIP."),
+            **errors(401, 403, 404, 409),
+        },
+    )
+    def get(self, request, tenant, job_id, file_name):
+        caller = getattr(request, "caller", None)
+        job = (
+            export_job_get(caller, job_id)
+            if caller
+            else ExportJob.objects.filter(pk=job_id, tenant__slug=tenant).first()
+        )
+        if job is None or job.file_name != file_name:
+            raise NotFound(f"No package {file_name} for export job {job_id}.", code="JOB_NOT_FOUND")
+        if job.status != JobStatus.CLOSED or not job.package:
+            raise Conflict(
+                f"Export job {job_id} is '{job.status}', so it has no package to download. "
+                "Download once its status is 'closed'.",
+                code="JOB_NOT_CLOSED",
+                details={"status": job.status},
+            )
+        response = StreamingHttpResponse(
+            iter_stored_file(package_storage(), job.package.name), content_type="application/zip"
+        )
+        response["Content-Length"] = str(job.file_size)
+        response["Content-Disposition"] = f'attachment; filename="{job.file_name}"'
+        return response

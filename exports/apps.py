@@ -1,0 +1,18 @@
+import logging
+
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class ExportsConfig(AppConfig):
+    name = "exports"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from sparkexport.api import schema  # noqa: F401  registers OpenAPI extensions
+
+        if settings.EMBEDDED_QUEUE:
+            logging.getLogger("sparkexport").warning(
+                "REDIS_URL is not set: jobs run in-process in the web server (development "
+                "mode only). Set REDIS_URL and run `manage.py rqworker exports` in production."
+            )

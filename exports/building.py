@@ -1,0 +1,79 @@
+"""Building an export job's package and handing it to storage."""
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from exports.models import ExportJob, JobStatus, package_storage
+from exports.package_contents import package_entries
+from exports.packaging import write_package
+from exports.services import export_job_complete
+from sparkexport.storage import publish_local_file
+
+# How often the worker looks at the row for a cancel while it packages.
+STATUS_POLL_SECONDS = 0.2
+
+
+class StopCheck:
+    """should_stop for the packager: 'timeout' past the deadline, 'cancelled' once the row says so."""
+
+    def __init__(self, job_id, deadline):
+        self.job_id = job_id
+        self.deadline = deadline
+        self._last_poll = 0.0
+
+    def __call__(self):
+        if timezone.now() >= self.deadline:
+            return "timeout"
+        now = time.monotonic()
+        if now - self._last_poll < STATUS_POLL_SECONDS:
+            return None
+        self._last_poll = now
+        status = ExportJob.objects.filter(pk=self.job_id).values_list("status", flat=True).first()
+        return None if status == JobStatus.IN_PROGRESS else "cancelled"
+
+
+def package_name(job: ExportJob) -> str:
+    return f"{job.tenant.slug}/{job.pk}.zip"
+
+
+def export_job_package(job: ExportJob) -> bool:
+    """Write the job's package, store it and close the job; False if it was cancelled meanwhile.
+
+    The package is built in a work file and only handed to storage once complete, so no
+    partial package is ever visible; the work file is removed whatever happens.
+    """
+    tenant = job.tenant
+    versions = list(job.versions.select_related("service__folder"))
+    entries = package_entries(
+        tenant_slug=tenant.slug,
+        versions=versions,
+        file_filter=job.file_filter,
+        version_filter=job.version_filter,
+    )
+    deadline = job.started_at + timedelta(seconds=tenant.job_timeout_seconds)
+    work_dir = Path(settings.PACKAGE_WORK_DIR or Path(settings.MEDIA_ROOT) / ".partial")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    work_file = work_dir / f"{job.pk}.zip.partial"
+    started = time.monotonic()
+    try:
+        with open(work_file, "wb") as out:
+            result = write_package(
+                entries,
+                out,
+                should_stop=StopCheck(job.pk, deadline),
+                max_size=tenant.max_package_bytes,
+            )
+        storage = package_storage()
+        stored_name = publish_local_file(storage, str(work_file), package_name(job))
+    finally:
+        work_file.unlink(missing_ok=True)
+    zip_ms = int((time.monotonic() - started) * 1000)
+    if export_job_complete(
+        job.pk, package_name=stored_name, size=result.size, sha256=result.sha256, zip_ms=zip_ms
+    ):
+        return True
+    storage.delete(stored_name)
+    return False

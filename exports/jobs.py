@@ -1,0 +1,42 @@
+"""RQ jobs of the `exports` queue: thin wrappers that take ids and call services."""
+import logging
+
+from rq.timeouts import JobTimeoutException
+
+from exports.building import export_job_package
+from exports.packaging import EntryChanged, PackageTooLarge, PackagingStopped
+from exports.services import export_job_fail, export_job_start, export_job_time_out
+
+logger = logging.getLogger(__name__)
+
+
+def run_export_job(job_id: str) -> None:
+    """Package one export job; the row always ends in a terminal state, with the reason."""
+    job = export_job_start(job_id)
+    if job is None:
+        logger.info("export %s is no longer waiting (cancelled or gone); skipped", job_id)
+        return
+    timeout = job.tenant.job_timeout_seconds
+    try:
+        export_job_package(job)
+    except PackagingStopped as stop:
+        if stop.reason == "timeout":
+            export_job_time_out(job.pk, timeout)
+        else:
+            logger.info("export %s stopped: %s", job_id, stop.reason)
+    except JobTimeoutException:
+        export_job_time_out(job.pk, timeout)
+    except PackageTooLarge as exc:
+        export_job_fail(job.pk, "PACKAGE_TOO_LARGE", f"{exc} Export fewer versions per job.")
+    except EntryChanged as exc:
+        export_job_fail(
+            job.pk,
+            "STORED_FILE_CHANGED",
+            f"A stored file no longer matches its recorded SHA-256 ({exc}). "
+            "Re-upload that service version.",
+        )
+    except OSError as exc:
+        export_job_fail(job.pk, "STORAGE_ERROR", f"Reading or writing storage failed: {exc}.")
+    except Exception as exc:
+        export_job_fail(job.pk, "INTERNAL_ERROR", f"Packaging failed: {type(exc).__name__}: {exc}")
+        raise

@@ -1,0 +1,93 @@
+"""Export jobs: the database row is the source of truth for a job's state."""
+import uuid
+
+from django.conf import settings
+from django.core.files.storage import storages
+from django.db import models
+from django.utils import timezone
+
+from tenants.models import ApiKey, ServiceVersion, Tenant
+
+
+class JobStatus(models.TextChoices):
+    """Spark's job states; `closed` is success."""
+
+    CREATED = "created"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+    CLOSED_BY_TIMEOUT = "closed_by_timeout"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATES = (JobStatus.CREATED, JobStatus.IN_PROGRESS)
+TERMINAL_STATES = (
+    JobStatus.CLOSED,
+    JobStatus.CLOSED_BY_TIMEOUT,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+)
+
+
+class FileFilter(models.TextChoices):
+    MIGRATE = "migrate"
+    ONPREMISES = "onpremises"
+
+
+class VersionFilter(models.TextChoices):
+    ALL = "all"
+    LATEST = "latest"
+
+
+def package_storage():
+    return storages["packages"]
+
+
+class ExportJob(models.Model):
+    """One export request: what was selected, how far packaging got, and the package."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="export_jobs")
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.CREATED)
+
+    created_by = models.CharField(max_length=150)
+    created_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_by_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
+
+    inputs = models.JSONField(default=dict)
+    file_filter = models.CharField(max_length=16, choices=FileFilter.choices)
+    version_filter = models.CharField(max_length=16, choices=VersionFilter.choices)
+    source_system = models.CharField(max_length=200, null=True, blank=True)
+    correlation_id = models.CharField(max_length=200, null=True, blank=True)
+    file_name = models.CharField(max_length=100, default="package.zip")
+    versions = models.ManyToManyField(ServiceVersion, related_name="export_jobs", blank=True)
+    estimated_size = models.PositiveBigIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    zip_process_time_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    package = models.FileField(storage=package_storage, max_length=300, blank=True)
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    file_hash = models.CharField(max_length=64, blank=True)
+    errors = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "status"], name="exportjob_tenant_status")]
+
+    def __str__(self):
+        return f"export {self.id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATES
+
+    @property
+    def process_time_ms(self) -> int:
+        end = self.finished_at or timezone.now()
+        return max(0, int((end - self.created_at).total_seconds() * 1000))

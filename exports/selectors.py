@@ -1,0 +1,251 @@
+"""Reads for exports: resolving a request's references to versions, and finding jobs.
+
+Resolution runs a fixed number of queries whatever the size of the selection.
+"""
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+
+from django.db.models import Count, Prefetch, Q
+from django.utils import timezone
+
+from exports.models import ACTIVE_STATES, ExportJob, VersionFilter
+from exports.references import NamedRef, ServiceIdRef, VersionIdRef, is_version_specific
+from sparkexport.api.errors import NotFound, Unprocessable
+from tenants.models import Folder, Service, ServiceVersion, Tenant
+
+RECENT_WINDOW = timedelta(hours=1)
+
+
+def _versions(tenant: Tenant):
+    return ServiceVersion.objects.filter(service__folder__tenant=tenant).select_related(
+        "service__folder"
+    )
+
+
+def _sort_key(version: ServiceVersion):
+    return (version.service.folder.name, version.service.name, version.semver)
+
+
+def _matches_prefix(version: ServiceVersion, prefix: tuple[int, ...]) -> bool:
+    return version.semver[: len(prefix)] == prefix
+
+
+def _format_prefix(prefix: tuple[int, ...]) -> str:
+    return ".".join(str(part) for part in prefix)
+
+
+def _services_by_name(tenant, refs: list[NamedRef]) -> dict[tuple[str, str], Service]:
+    if not refs:
+        return {}
+    wanted = Q()
+    for ref in refs:
+        wanted |= Q(folder__name=ref.folder, name=ref.service)
+    found = Service.objects.filter(wanted, folder__tenant=tenant).select_related("folder")
+    by_name = {(service.folder.name, service.name): service for service in found}
+    missing = sorted({ref.uri for ref in refs if (ref.folder, ref.service) not in by_name})
+    if missing:
+        raise NotFound(
+            f"Service {missing[0]} was not found in tenant '{tenant.slug}'. Check the folder "
+            "and service names (they are case-sensitive).",
+            code="SERVICE_NOT_FOUND",
+            details={"services": missing},
+        )
+    return by_name
+
+
+def _services_by_id(tenant, refs: list[ServiceIdRef]) -> dict[uuid.UUID, Service]:
+    if not refs:
+        return {}
+    ids = {ref.service_id for ref in refs}
+    found = {
+        service.service_id: service
+        for service in Service.objects.filter(folder__tenant=tenant, service_id__in=ids)
+    }
+    missing = sorted(str(service_id) for service_id in ids - found.keys())
+    if missing:
+        raise NotFound(
+            f"No service with service_id {missing[0]} exists in tenant '{tenant.slug}'.",
+            code="SERVICE_NOT_FOUND",
+            details={"service_ids": missing},
+        )
+    return found
+
+
+def _folders(tenant, names: list[str]) -> list[Folder]:
+    if not names:
+        return []
+    found = {
+        folder.name: folder
+        for folder in Folder.objects.filter(tenant=tenant, name__in=names).annotate(
+            version_count=Count("services__versions")
+        )
+    }
+    missing = sorted(set(names) - found.keys())
+    if missing:
+        raise NotFound(
+            f"Folder '{missing[0]}' was not found in tenant '{tenant.slug}'. Check the name "
+            "(it is case-sensitive).",
+            code="FOLDER_NOT_FOUND",
+            details={"folders": missing},
+        )
+    empty = sorted(name for name, folder in found.items() if folder.version_count == 0)
+    if empty:
+        raise Unprocessable(
+            f"Folder '{empty[0]}' holds no service with a version, so there is nothing to "
+            "export from it. Remove it from inputs.folders.",
+            code="FOLDER_HAS_NO_SERVICE",
+            details={"folders": empty},
+        )
+    return list(found.values())
+
+
+def _versions_by_id(tenant, version_ids: set[uuid.UUID]) -> list[ServiceVersion]:
+    if not version_ids:
+        return []
+    found = list(_versions(tenant).filter(version_id__in=version_ids))
+    missing = sorted(str(v) for v in version_ids - {version.version_id for version in found})
+    if missing:
+        raise NotFound(
+            f"No service version with version_id {missing[0]} exists in tenant "
+            f"'{tenant.slug}'.",
+            code="VERSION_NOT_FOUND",
+            details={"version_ids": missing},
+        )
+    return found
+
+
+def export_selection_resolve(
+    *,
+    tenant: Tenant,
+    folders: list[str],
+    refs: list,
+    version_ids: list[uuid.UUID],
+    version_filter: str,
+) -> list[ServiceVersion]:
+    """The union of versions the inputs select, sorted by folder, service and semver."""
+    if version_filter == VersionFilter.LATEST:
+        specific = [ref.raw for ref in refs if is_version_specific(ref)]
+        specific += [str(version_id) for version_id in version_ids]
+        if specific:
+            raise Unprocessable(
+                f"version_filter 'latest' cannot be combined with a reference to a specific "
+                f"version ({specific[0]}). Use version_filter 'all', or drop the version.",
+                code="VERSION_FILTER_CONFLICT",
+                details={"references": specific},
+            )
+
+    named = [ref for ref in refs if isinstance(ref, NamedRef)]
+    by_name = _services_by_name(tenant, named)
+    by_id = _services_by_id(tenant, [ref for ref in refs if isinstance(ref, ServiceIdRef)])
+    folder_list = _folders(tenant, folders)
+    exact = _versions_by_id(
+        tenant, set(version_ids) | {ref.version_id for ref in refs if isinstance(ref, VersionIdRef)}
+    )
+
+    service_pks = {service.pk for service in [*by_name.values(), *by_id.values()]}
+    candidates = list(
+        _versions(tenant).filter(
+            Q(service__pk__in=service_pks) | Q(service__folder__in=folder_list)
+        )
+    )
+    versions_of = defaultdict(list)
+    for version in candidates:
+        versions_of[version.service_id].append(version)
+    for service_versions in versions_of.values():
+        service_versions.sort(key=lambda version: version.semver)
+
+    whole_services = {by_id[ref.service_id].pk for ref in refs if isinstance(ref, ServiceIdRef)}
+    whole_services |= {
+        by_name[(ref.folder, ref.service)].pk for ref in named if ref.version is None
+    }
+    folder_pks = {folder.pk for folder in folder_list}
+    whole_services |= {v.service_id for v in candidates if v.service.folder_id in folder_pks}
+
+    selected = {version.pk: version for version in exact}
+    for service_pk in whole_services:
+        service_versions = versions_of.get(service_pk, [])
+        if version_filter == VersionFilter.LATEST:
+            service_versions = service_versions[-1:]
+        selected.update((version.pk, version) for version in service_versions)
+    for ref in named:
+        if ref.version is not None:
+            version = _highest_matching(by_name[(ref.folder, ref.service)], ref, versions_of)
+            selected[version.pk] = version
+
+    if not selected:
+        raise NotFound(
+            "The selected services have no versions to export.", code="VERSION_NOT_FOUND"
+        )
+    return sorted(selected.values(), key=_sort_key)
+
+
+def _highest_matching(service: Service, ref: NamedRef, versions_of) -> ServiceVersion:
+    matching = [v for v in versions_of.get(service.pk, []) if _matches_prefix(v, ref.version)]
+    if not matching:
+        available = ", ".join(v.version for v in versions_of.get(service.pk, [])[-10:])
+        raise NotFound(
+            f"No version of {ref.uri} matches '{_format_prefix(ref.version)}'"
+            + (f"; its versions are {available}." if available else "; it has no versions."),
+            code="VERSION_NOT_FOUND",
+            details={"reference": ref.raw},
+        )
+    return matching[-1]
+
+
+def export_jobs_visible(caller):
+    """The export jobs `caller` may see: all of the tenant's for supervisors, else its own."""
+    jobs = ExportJob.objects.filter(tenant=caller.tenant)
+    if caller.is_supervisor:
+        return jobs
+    if caller.api_key is not None:
+        return jobs.filter(created_by_key=caller.api_key)
+    return jobs.filter(created_by_user=caller.user)
+
+
+def export_job_get(caller, job_id: str) -> ExportJob:
+    """One visible job with what its status document needs, or JOB_NOT_FOUND."""
+    parsed = _parse_job_id(job_id)
+    job = (
+        export_jobs_visible(caller)
+        .select_related("tenant")
+        .prefetch_related(
+            Prefetch("versions", queryset=ServiceVersion.objects.select_related("service__folder"))
+        )
+        .filter(pk=parsed)
+        .first()
+        if parsed
+        else None
+    )
+    if job is None:
+        raise NotFound(
+            f"Export job {job_id} was not found in tenant '{caller.tenant.slug}', or it was "
+            "started by another caller. Use the id returned by POST export.",
+            code="JOB_NOT_FOUND",
+        )
+    return job
+
+
+def _parse_job_id(job_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(job_id))
+    except ValueError:
+        return None
+
+
+def export_jobs_for_tenant_status(caller) -> tuple[list[ExportJob], list[ExportJob]]:
+    """(in progress, finished within the past hour), newest first."""
+    since = timezone.now() - RECENT_WINDOW
+    jobs = list(
+        export_jobs_visible(caller).filter(
+            Q(status__in=ACTIVE_STATES) | Q(finished_at__gte=since)
+        )
+    )
+    return (
+        [job for job in jobs if job.is_active],
+        [job for job in jobs if not job.is_active],
+    )
+
+
+def export_jobs_in_progress_count(tenant: Tenant) -> int:
+    return ExportJob.objects.filter(tenant=tenant, status__in=ACTIVE_STATES).count()

@@ -1,0 +1,202 @@
+"""Export job services: every state transition of a job happens here.
+
+Transitions are compare-and-set updates on the row (`filter(status=...).update(...)`), so
+a cancel racing the worker can never be overwritten by it.
+"""
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from exports.models import ACTIVE_STATES, ExportJob, FileFilter, JobStatus, VersionFilter
+from exports.package_contents import estimated_package_size
+from exports.references import parse_service_reference, parse_uuid
+from exports.selectors import export_selection_resolve
+from sparkexport import queue
+from sparkexport.api.errors import Conflict, InvalidServiceUri, JobLimitReached, Unprocessable
+from tenants.models import MB, Tenant
+
+logger = logging.getLogger(__name__)
+
+EXPORTS_QUEUE = "exports"
+# RQ's hard stop sits beyond the job's own deadline, which ends it `closed_by_timeout`.
+RQ_TIMEOUT_GRACE_SECONDS = 60
+JOB_LIMIT_RETRY_AFTER_SECONDS = 10
+
+
+def _parse_version_ids(values: list[str]):
+    parsed = []
+    for value in values:
+        version_id = parse_uuid(value)
+        if version_id is None:
+            raise InvalidServiceUri(
+                f"inputs.version_ids holds {value!r}, which is not a version_id UUID.",
+                details={"version_id": value},
+            )
+        parsed.append(version_id)
+    return parsed
+
+
+def _check_packageable(tenant: Tenant, versions, file_filter: str) -> int:
+    uncompiled = [str(version) for version in versions if not version.is_compiled]
+    if uncompiled:
+        raise Unprocessable(
+            f"{uncompiled[0]} has no compiled Neuron package, so it cannot be exported. "
+            "Compile it, or leave it out of the selection.",
+            code="NEURON_NOT_COMPILED",
+            details={"service_versions": uncompiled},
+        )
+    size = estimated_package_size(versions, file_filter)
+    if size > tenant.max_package_bytes:
+        raise Unprocessable(
+            f"The package would be about {size / MB:.1f} MB, over this tenant's limit of "
+            f"{tenant.max_package_bytes / MB:.0f} MB. Export fewer services or versions per job "
+            "(for example version_filter 'latest'), or use file_filter 'onpremises'.",
+            code="PACKAGE_TOO_LARGE",
+            details={"estimated_bytes": size, "limit_bytes": tenant.max_package_bytes},
+        )
+    return size
+
+
+def export_job_create(
+    *,
+    caller,
+    folders: list[str],
+    services: list[str],
+    version_ids: list[str],
+    file_filter: str = FileFilter.MIGRATE,
+    version_filter: str = VersionFilter.ALL,
+    source_system: str | None = None,
+    correlation_id: str | None = None,
+    file_name: str = "package.zip",
+) -> ExportJob:
+    """Check every prerequisite, create the job within the tenant's limit, and queue it."""
+    tenant = caller.tenant
+    refs = [parse_service_reference(service) for service in services]
+    versions = export_selection_resolve(
+        tenant=tenant,
+        folders=folders,
+        refs=refs,
+        version_ids=_parse_version_ids(version_ids),
+        version_filter=version_filter,
+    )
+    estimated_size = _check_packageable(tenant, versions, file_filter)
+
+    try:
+        with transaction.atomic():
+            locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+            running = ExportJob.objects.filter(tenant=locked, status__in=ACTIVE_STATES).count()
+            if running >= locked.export_api_job_limit:
+                raise JobLimitReached(
+                    f"Tenant '{tenant.slug}' already runs {running} export job(s), its limit "
+                    f"is {locked.export_api_job_limit}. Retry when a job has finished "
+                    "(GET export/status lists them).",
+                    headers={"Retry-After": str(JOB_LIMIT_RETRY_AFTER_SECONDS)},
+                )
+            job = ExportJob.objects.create(
+                tenant=locked,
+                created_by=caller.label,
+                created_by_user=caller.user,
+                created_by_key=caller.api_key,
+                inputs={"folders": folders, "services": services, "version_ids": version_ids},
+                file_filter=file_filter,
+                version_filter=version_filter,
+                source_system=source_system,
+                correlation_id=correlation_id,
+                file_name=file_name,
+                estimated_size=estimated_size,
+            )
+            job.versions.set(versions)
+            transaction.on_commit(lambda: _enqueue(job, locked.job_timeout_seconds))
+    except queue.QueueUnavailable:
+        raise queue.unavailable_error() from None
+    logger.info("export %s created by %s in %s: %d versions", job.id, caller.label, tenant, len(versions))
+    return job
+
+
+def _enqueue(job: ExportJob, timeout_seconds: int) -> None:
+    try:
+        queue.enqueue(
+            EXPORTS_QUEUE,
+            "exports.jobs.run_export_job",
+            job_id=str(job.id),
+            timeout=timeout_seconds + RQ_TIMEOUT_GRACE_SECONDS,
+        )
+    except queue.QueueUnavailable:
+        export_job_fail(job.id, "SERVICE_UNAVAILABLE", "The job queue was unreachable.")
+        raise
+
+
+def _transition(job_id, from_states, **changes) -> bool:
+    """Move the job to new values only if it is still in one of `from_states`."""
+    return bool(
+        ExportJob.objects.filter(pk=job_id, status__in=from_states).update(
+            updated_at=timezone.now(), **changes
+        )
+    )
+
+
+def export_job_start(job_id) -> ExportJob | None:
+    """created → in_progress; None if the job is gone or no longer waiting (e.g. cancelled)."""
+    if not _transition(job_id, [JobStatus.CREATED], status=JobStatus.IN_PROGRESS, started_at=timezone.now()):
+        return None
+    return ExportJob.objects.select_related("tenant").get(pk=job_id)
+
+
+def export_job_complete(job_id, *, package_name: str, size: int, sha256: str, zip_ms: int) -> bool:
+    """in_progress → closed with its package; False if the job was cancelled meanwhile."""
+    return _transition(
+        job_id,
+        [JobStatus.IN_PROGRESS],
+        status=JobStatus.CLOSED,
+        finished_at=timezone.now(),
+        package=package_name,
+        file_size=size,
+        file_hash=sha256,
+        zip_process_time_ms=zip_ms,
+        errors=None,
+    )
+
+
+def export_job_fail(job_id, code: str, message: str) -> bool:
+    """Any active state → failed, with the reason in `errors`."""
+    logger.warning("export %s failed: %s %s", job_id, code, message)
+    return _transition(
+        job_id,
+        ACTIVE_STATES,
+        status=JobStatus.FAILED,
+        finished_at=timezone.now(),
+        errors=[{"code": code, "message": message}],
+    )
+
+
+def export_job_time_out(job_id, timeout_seconds: int) -> bool:
+    """in_progress → closed_by_timeout."""
+    return _transition(
+        job_id,
+        ACTIVE_STATES,
+        status=JobStatus.CLOSED_BY_TIMEOUT,
+        finished_at=timezone.now(),
+        errors=[
+            {
+                "code": "JOB_TIMEOUT",
+                "message": f"The export did not finish within {timeout_seconds} seconds. "
+                "Export fewer versions per job, or ask the operator to raise the timeout.",
+            }
+        ],
+    )
+
+
+def export_job_cancel(job: ExportJob) -> ExportJob:
+    """created/in_progress → cancelled; the worker stops before its next entry."""
+    if not _transition(job.pk, ACTIVE_STATES, status=JobStatus.CANCELLED, finished_at=timezone.now()):
+        job.refresh_from_db()
+        raise Conflict(
+            f"Export job {job.pk} has already finished with status '{job.status}', so it "
+            "cannot be cancelled.",
+            code="JOB_NOT_CANCELLABLE",
+            details={"status": job.status},
+        )
+    job.refresh_from_db()
+    logger.info("export %s cancelled", job.pk)
+    return job

@@ -1,0 +1,168 @@
+"""One error hierarchy and one JSON error body for the whole API.
+
+Every error is `{"type", "code", "message", "details"}`: `code` is stable, `message` tells
+the caller how to fix the request.
+"""
+import logging
+
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """An error a service raises for the API to answer as JSON."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    type = "invalid_input"
+    code = "INVALID_REQUEST"
+
+    def __init__(self, message: str, *, code: str | None = None, details=None, headers=None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+        if code:
+            self.code = code
+
+    def body(self) -> dict:
+        return error_body(self.type, self.code, self.message, self.details)
+
+
+class InvalidRequest(ApplicationError):
+    code = "INVALID_REQUEST"
+
+
+class InvalidServiceUri(ApplicationError):
+    code = "INVALID_SERVICE_URI"
+
+
+class NotFound(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+    type = "not_found"
+    code = "NOT_FOUND"
+
+
+class Unprocessable(ApplicationError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
+class Conflict(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    type = "conflict"
+
+
+class JobLimitReached(ApplicationError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    type = "rate_limit"
+    code = "JOB_LIMIT_REACHED"
+
+
+class ServiceUnavailable(ApplicationError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    type = "unavailable"
+    code = "SERVICE_UNAVAILABLE"
+
+
+class Forbidden(ApplicationError):
+    status_code = status.HTTP_403_FORBIDDEN
+    type = "authorization"
+    code = "FORBIDDEN"
+
+
+def error_body(type_: str, code: str, message: str, details=None) -> dict:
+    return {"type": type_, "code": code, "message": message, "details": details}
+
+
+# DRF's own exceptions, mapped to our codes and to messages that say what to do.
+_DRF_ERRORS = {
+    exceptions.ParseError: (
+        "invalid_input",
+        "INVALID_REQUEST",
+        "The request body is not valid JSON. Send a JSON object with Content-Type: application/json.",
+    ),
+    exceptions.NotAuthenticated: (
+        "authentication",
+        "UNAUTHORIZED",
+        "Authentication required: send an API key (x-synthetic-key and x-tenant-name headers) "
+        "or an OAuth2 bearer token (Authorization: Bearer ...).",
+    ),
+    exceptions.AuthenticationFailed: ("authentication", "UNAUTHORIZED", None),
+    exceptions.PermissionDenied: ("authorization", "FORBIDDEN", None),
+    exceptions.NotFound: ("not_found", "NOT_FOUND", None),
+    exceptions.MethodNotAllowed: ("invalid_input", "METHOD_NOT_ALLOWED", None),
+    exceptions.NotAcceptable: ("invalid_input", "NOT_ACCEPTABLE", None),
+    exceptions.UnsupportedMediaType: (
+        "invalid_input",
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Send the request body as JSON with Content-Type: application/json.",
+    ),
+    exceptions.Throttled: ("rate_limit", "TOO_MANY_REQUESTS", None),
+}
+
+
+def exception_handler(exc, context):
+    """DRF exception handler: every error, ours or DRF's, becomes one JSON body."""
+    if isinstance(exc, ApplicationError):
+        return Response(exc.body(), status=exc.status_code, headers=exc.headers)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body(
+            "invalid_input",
+            "INVALID_REQUEST",
+            "The request body is invalid: " + _first_error(exc.detail),
+            exc.detail,
+        )
+        return Response(body, status=400)
+    if isinstance(exc, exceptions.APIException):
+        for exc_class, (type_, code, message) in _DRF_ERRORS.items():
+            if isinstance(exc, exc_class):
+                break
+        else:
+            type_, code, message = "server_error", "ERROR", None
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        return Response(
+            error_body(type_, code, message or str(exc.detail)),
+            status=exc.status_code,
+            headers=headers,
+        )
+    return None
+
+
+def _first_error(detail, path="") -> str:
+    """The first field error as 'field: message', so the message says where to look."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            return _first_error(value, f"{path}.{key}" if path else str(key))
+    if isinstance(detail, list) and detail:
+        if all(isinstance(item, (str, exceptions.ErrorDetail)) for item in detail):
+            return f"{path}: {detail[0]}" if path else str(detail[0])
+        for index, item in enumerate(detail):
+            if item:
+                return _first_error(item, f"{path}[{index}]")
+    return f"{path}: {detail}" if path else str(detail)
+
+
+def json_not_found(request, exception=None):
+    """handler404: unknown URLs answer JSON, never an HTML page."""
+    body = error_body(
+        "not_found", "NOT_FOUND", f"No endpoint at {request.path}. See /api/docs/ for the API."
+    )
+    return JsonResponse(body, status=404)
+
+
+def json_server_error(request):
+    """handler500: a last resort that still answers JSON without a stack trace."""
+    body = error_body(
+        "server_error",
+        "INTERNAL_ERROR",
+        "The server failed to complete this request. It has been logged; try again later.",
+    )
+    return JsonResponse(body, status=500)

@@ -1,0 +1,67 @@
+"""Putting background jobs on a queue: RQ on Redis, or in-process threads in development.
+
+The embedded mode exists so `make run` needs no Redis; production settings refuse it.
+"""
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import django_rq
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils.module_loading import import_string
+from redis.exceptions import RedisError
+
+from sparkexport.api.errors import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+_embedded_pool: ThreadPoolExecutor | None = None
+
+
+class QueueUnavailable(Exception):
+    """Redis could not take the job."""
+
+
+def enqueue(queue_name: str, func_path: str, *, job_id: str, timeout: int) -> None:
+    """Queue the function at dotted path `func_path`, called with `job_id`, as RQ job `job_id`."""
+    if settings.EMBEDDED_QUEUE:
+        _embedded_executor().submit(_run_embedded, import_string(func_path), job_id)
+        return
+    try:
+        django_rq.get_queue(queue_name).enqueue(
+            func_path,
+            job_id,
+            job_id=job_id,
+            job_timeout=timeout,
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+    except RedisError as exc:
+        logger.error("queue %s unreachable for job %s: %s", queue_name, job_id, exc)
+        raise QueueUnavailable(str(exc)) from exc
+
+
+def unavailable_error() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The job queue is unreachable, so no job was created. Retry in a few seconds; "
+        "if it persists, tell the operator that Redis is down.",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _embedded_executor() -> ThreadPoolExecutor:
+    global _embedded_pool
+    if _embedded_pool is None:
+        logger.warning("running job in-process (no REDIS_URL): development mode only")
+        _embedded_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-job")
+    return _embedded_pool
+
+
+def _run_embedded(func, job_id: str) -> None:
+    close_old_connections()
+    try:
+        func(job_id)
+    except Exception:
+        logger.exception("embedded job %s failed", job_id)
+    finally:
+        connection.close()

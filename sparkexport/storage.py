@@ -1,0 +1,63 @@
+"""Streaming access to django-storages backends: no whole file is ever held in memory.
+
+`storage.open(name, "rb")` on S3 downloads the whole object into RAM, so reads go to the
+object's body stream there; the filesystem backend streams from the file as it is.
+"""
+import os
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage
+from django.utils.functional import cached_property
+
+try:
+    from storages.backends.s3 import S3Storage
+    from storages.utils import clean_name
+except ImportError:  # pragma: no cover - django-storages is a pinned dependency
+    S3Storage = None
+
+
+def open_stream(storage, name: str):
+    """A readable binary stream of a stored file (close it when done)."""
+    if S3Storage is not None and isinstance(storage, S3Storage):
+        key = storage._normalize_name(clean_name(name))
+        return storage.bucket.Object(key).get()["Body"]
+    return storage.open(name, "rb")
+
+
+def iter_stored_file(storage, name: str, chunk_size: int = 1 << 20):
+    """Yield a stored file in chunks, closing it at the end."""
+    stream = open_stream(storage, name)
+    try:
+        while chunk := stream.read(chunk_size):
+            yield chunk
+    finally:
+        stream.close()
+
+
+class LocalFile(File):
+    """A finished file on local disk; the filesystem backend moves it instead of copying."""
+
+    def temporary_file_path(self):
+        return self.file.name
+
+
+def publish_local_file(storage, local_path: str, name: str) -> str:
+    """Hand a complete local file to storage under `name`; answers the stored name.
+
+    Nothing appears at `name` until the file is complete: the filesystem backend renames
+    it into place and S3 completes the multipart upload only after the last part.
+    """
+    with open(local_path, "rb") as handle:
+        return storage.save(name, LocalFile(handle, name=name))
+
+
+class PackageFileStorage(FileSystemStorage):
+    """Filesystem storage for packages, in MEDIA_ROOT/packages unless given a location.
+
+    Resolved lazily, so it follows MEDIA_ROOT when that changes (as tests do).
+    """
+
+    @cached_property
+    def base_location(self):
+        return self._value_or_setting(self._location, os.path.join(settings.MEDIA_ROOT, "packages"))

@@ -1,0 +1,32 @@
+"""Top-level routes: tenant APIs, the OAuth token endpoint, the schema, admin and health."""
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from sparkexport.api.errors import json_not_found
+from tenants.oauth import TenantTokenView
+
+
+def health(request):
+    return JsonResponse({"status": "UP"})
+
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("admin/", admin.site.urls),
+    path("django-rq/", include("django_rq.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path(
+        "auth/realms/<slug:tenant>/protocol/openid-connect/token",
+        TenantTokenView.as_view(),
+        name="oauth-token",
+    ),
+    path("<slug:tenant>/api/v4/", include("exports.urls")),
+    # Unknown API paths answer JSON even with DEBUG on, where handler404 is not used.
+    re_path(r"^(?:[^/]+/)?api/", json_not_found),
+]
+
+handler404 = "sparkexport.api.errors.json_not_found"
+handler500 = "sparkexport.api.errors.json_server_error"

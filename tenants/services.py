@@ -1,0 +1,218 @@
+"""Writes to tenants, credentials and the catalog. Management commands and the admin call these."""
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from oauth2_provider.models import Application
+
+from sparkexport.api.errors import Conflict, InvalidRequest, NotFound
+from tenants import artifacts
+from tenants.models import (
+    MB,
+    ApiKey,
+    Folder,
+    Group,
+    Membership,
+    OAuthClient,
+    Permission,
+    Service,
+    ServiceVersion,
+    Tenant,
+    tenant_slug_validator,
+)
+from tenants.naming import catalog_name_problem, parse_semver
+from tenants.selectors import hash_secret
+
+DEFAULT_KEY_PERMISSIONS = [Permission.EXPORTS, Permission.IMPORTS]
+
+
+def tenant_create(
+    *, slug: str, export_job_limit: int = 1, max_package_mb: int = 200, job_timeout_minutes: int = 15
+) -> Tenant:
+    """A new tenant with its job limit, package size limit and job timeout."""
+    if not tenant_slug_validator.regex.match(slug):
+        raise InvalidRequest(f"Invalid tenant slug {slug!r}: {tenant_slug_validator.message}")
+    if min(export_job_limit, max_package_mb, job_timeout_minutes) < 1:
+        raise InvalidRequest("The job limit, package size and timeout must each be at least 1.")
+    try:
+        return Tenant.objects.create(
+            slug=slug,
+            export_api_job_limit=export_job_limit,
+            max_package_bytes=max_package_mb * MB,
+            job_timeout_seconds=job_timeout_minutes * 60,
+        )
+    except IntegrityError:
+        raise Conflict(f"Tenant '{slug}' already exists.", code="TENANT_EXISTS") from None
+
+
+def tenant_get_or_error(slug: str) -> Tenant:
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise NotFound(f"Tenant '{slug}' does not exist; create it with tenant_create {slug}.")
+    return tenant
+
+
+def member_add(*, tenant: Tenant, username: str, supervisor: bool = False, password: str | None = None) -> Membership:
+    """Make `username` (created if needed) a member; supervisors get admin access (staff)."""
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    if password:
+        user.set_password(password)
+    if supervisor:
+        user.is_staff = True
+    user.save()
+    membership, _ = Membership.objects.update_or_create(
+        tenant=tenant,
+        user=user,
+        defaults={"group": Group.SUPERVISOR if supervisor else Group.USER},
+    )
+    return membership
+
+
+def apikey_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    permissions: list[str] | None = None,
+    supervisor: bool = False,
+    rotate: bool = False,
+) -> tuple[ApiKey, str]:
+    """A new API key and its secret, which is returned here once and never stored."""
+    permissions = list(dict.fromkeys(permissions or DEFAULT_KEY_PERMISSIONS))
+    unknown = sorted(set(permissions) - set(Permission.values))
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown permission {unknown[0]!r}; choose from {', '.join(Permission.values)}."
+        )
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        if rotate:
+            ApiKey.objects.filter(tenant=tenant, name=name, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            )
+        api_key = ApiKey.objects.create(
+            tenant=tenant,
+            name=name,
+            prefix=prefix,
+            secret_hash=hash_secret(secret),
+            permissions=permissions,
+            is_supervisor=supervisor,
+        )
+    return api_key, f"{prefix}.{secret}"
+
+
+def oauth_client_create(
+    *, tenant: Tenant, name: str, username: str, rotate: bool = False
+) -> tuple[OAuthClient, str, str]:
+    """A client-credentials OAuth2 client acting as a tenant member: (client, id, secret)."""
+    membership = Membership.objects.filter(tenant=tenant, user__username=username).select_related("user").first()
+    if membership is None:
+        raise InvalidRequest(
+            f"User '{username}' is not a member of tenant '{tenant.slug}'. "
+            f"Add it first: manage.py member_add {tenant.slug} {username}."
+        )
+    client_secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        if rotate:
+            Application.objects.filter(tenant_client__tenant=tenant, name=name).delete()
+        application = Application.objects.create(
+            name=name,
+            user=membership.user,
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            client_secret=client_secret,
+            hash_client_secret=True,
+        )
+        client = OAuthClient.objects.create(tenant=tenant, application=application, user=membership.user)
+    return client, application.client_id, client_secret
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _checked_name(kind: str, name: str) -> str:
+    problem = catalog_name_problem(name)
+    if problem:
+        raise InvalidRequest(f"Invalid {kind} name {name!r}: {problem}.")
+    return name
+
+
+def service_version_add(
+    *,
+    tenant: Tenant,
+    folder: str,
+    service: str,
+    version: str,
+    workbook_path: str | os.PathLike,
+    workbook_name: str | None = None,
+    neuron_path: str | os.PathLike | None = None,
+    release_note: str = "",
+    author: str = "",
+    compiler_version: str = "",
+) -> ServiceVersion:
+    """Store a validated workbook (and Neuron package, if compiled) as a new version.
+
+    Folder and service are created when missing. Files are stored before the row is
+    written and deleted again if the row cannot be, so a failure leaves nothing behind.
+    """
+    _checked_name("folder", folder)
+    _checked_name("service", service)
+    semver = parse_semver(version)
+    if semver is None:
+        raise InvalidRequest(f"Invalid version {version!r}: use MAJOR.MINOR.PATCH, e.g. 1.0.0.")
+    workbook_path = Path(workbook_path)
+    workbook_name = workbook_name or workbook_path.name
+    try:
+        artifacts.validate_workbook(workbook_path, workbook_name)
+        if neuron_path is not None:
+            artifacts.validate_neuron_package(neuron_path)
+    except artifacts.ArtifactError as exc:
+        raise InvalidRequest(str(exc), code=exc.code) from None
+
+    version_obj = ServiceVersion(
+        version=version,
+        major=semver[0],
+        minor=semver[1],
+        patch=semver[2],
+        release_note=release_note,
+        author=author,
+        compiler_version=compiler_version or ("Neuron_v1.25.0" if neuron_path else ""),
+        workbook_name=workbook_name,
+        workbook_size=workbook_path.stat().st_size,
+        workbook_sha256=_sha256_of(workbook_path),
+    )
+    with open(workbook_path, "rb") as handle:
+        version_obj.workbook.save(workbook_name, File(handle), save=False)
+    try:
+        if neuron_path is not None:
+            neuron_path = Path(neuron_path)
+            version_obj.neuron_size = neuron_path.stat().st_size
+            version_obj.neuron_sha256 = _sha256_of(neuron_path)
+            with open(neuron_path, "rb") as handle:
+                version_obj.neuron.save("neuron.zip", File(handle), save=False)
+        with transaction.atomic():
+            folder_obj, _ = Folder.objects.get_or_create(tenant=tenant, name=folder)
+            service_obj, _ = Service.objects.get_or_create(folder=folder_obj, name=service)
+            if service_obj.versions.filter(version=version).exists():
+                raise Conflict(
+                    f"{folder}/{service}[{version}] already exists; choose a new version number.",
+                    code="VERSION_EXISTS",
+                )
+            version_obj.service = service_obj
+            version_obj.save()
+    except BaseException:
+        version_obj.workbook.delete(save=False)
+        if version_obj.neuron:
+            version_obj.neuron.delete(save=False)
+        raise
+    return version_obj
