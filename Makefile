@@ -26,7 +26,7 @@ worker: install
 
 test: install
 	DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=0 \
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_CONN_MAX_AGE=0 REDIS_URL=$(TEST_REDIS_URL) \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Migrations complete and the OpenAPI schema valid (CI runs both).

@@ -42,6 +42,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 class FolderFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Folder
+        django_get_or_create = ("tenant", "name")
 
     tenant = factory.SubFactory(TenantFactory)
     name = factory.Sequence(lambda n: f"folder-{n}")
@@ -50,6 +51,7 @@ class FolderFactory(factory.django.DjangoModelFactory):
 class ServiceFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Service
+        django_get_or_create = ("folder", "name")
 
     folder = factory.SubFactory(FolderFactory)
     name = factory.Sequence(lambda n: f"service-{n}")
