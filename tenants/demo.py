@@ -2,6 +2,7 @@
 import tempfile
 from pathlib import Path
 
+from sparkexport.api.errors import InvalidRequest
 from tenants import artifacts
 from tenants.models import ServiceVersion, Tenant
 from tenants.services import service_version_add
@@ -18,6 +19,8 @@ def _name(names: list[str], index: int) -> str:
 
 def demo_catalog_seed(*, tenant: Tenant, folders: int = 2, services: int = 2, versions: int = 3) -> dict:
     """Create what is missing of the demo catalog; running it again adds nothing."""
+    if min(folders, services, versions) < 0:
+        raise InvalidRequest("The numbers of folders, services and versions may not be negative.")
     existing = set(
         ServiceVersion.objects.filter(service__folder__tenant=tenant).values_list(
             "service__folder__name", "service__name", "version"

@@ -1,15 +1,19 @@
-"""Rules for names that end up in URLs and ZIP paths: folders, services and versions."""
+"""Rules for names that end up in URLs and ZIP paths: folders, services and versions.
+
+Patterns are used with `fullmatch`: `$` would accept a trailing newline, and `\\d` any
+Unicode digit.
+"""
 import re
 
 from django.core.exceptions import ValidationError
 
-CATALOG_NAME_RE = re.compile(r"^[A-Za-z0-9_.\- ]{1,100}$")
-SEMVER_RE = re.compile(r"^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})$")
+CATALOG_NAME_RE = re.compile(r"[A-Za-z0-9_.\- ]{1,100}")
+SEMVER_RE = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
 
 
 def catalog_name_problem(name: str) -> str | None:
     """Why `name` is not a valid folder or service name, or None when it is."""
-    if not CATALOG_NAME_RE.match(name or ""):
+    if not CATALOG_NAME_RE.fullmatch(name or ""):
         return (
             "use 1-100 letters, digits, '-', '_', '.' or spaces "
             "(no '/', '\\', '[', ']' or control characters)"
@@ -27,5 +31,5 @@ def validate_catalog_name(name: str) -> None:
 
 def parse_semver(version: str) -> tuple[int, int, int] | None:
     """(major, minor, patch) for 'MAJOR.MINOR.PATCH', or None when it is not one."""
-    match = SEMVER_RE.match(version or "")
+    match = SEMVER_RE.fullmatch(version or "")
     return tuple(int(part) for part in match.groups()) if match else None

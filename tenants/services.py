@@ -29,23 +29,30 @@ from tenants.naming import catalog_name_problem, parse_semver
 from tenants.selectors import hash_secret
 
 DEFAULT_KEY_PERMISSIONS = [Permission.EXPORTS, Permission.IMPORTS]
+MAX_TENANT_SETTING = 1_000_000  # keeps minutes * 60 and MB * MB inside their integer columns
 
 
 def tenant_create(
     *, slug: str, export_job_limit: int = 1, max_package_mb: int = 200, job_timeout_minutes: int = 15
 ) -> Tenant:
     """A new tenant with its job limit, package size limit and job timeout."""
-    if not tenant_slug_validator.regex.match(slug):
+    # fullmatch: the validator's `$` would also accept a trailing newline.
+    if not tenant_slug_validator.regex.fullmatch(slug or ""):
         raise InvalidRequest(f"Invalid tenant slug {slug!r}: {tenant_slug_validator.message}")
     if min(export_job_limit, max_package_mb, job_timeout_minutes) < 1:
         raise InvalidRequest("The job limit, package size and timeout must each be at least 1.")
-    try:
-        return Tenant.objects.create(
-            slug=slug,
-            export_api_job_limit=export_job_limit,
-            max_package_bytes=max_package_mb * MB,
-            job_timeout_seconds=job_timeout_minutes * 60,
+    if max(export_job_limit, max_package_mb, job_timeout_minutes) > MAX_TENANT_SETTING:
+        raise InvalidRequest(
+            f"The job limit, package size (MB) and timeout (minutes) must each be at most {MAX_TENANT_SETTING}."
         )
+    try:
+        with transaction.atomic():  # a savepoint, so a caller's transaction survives the conflict
+            return Tenant.objects.create(
+                slug=slug,
+                export_api_job_limit=export_job_limit,
+                max_package_bytes=max_package_mb * MB,
+                job_timeout_seconds=job_timeout_minutes * 60,
+            )
     except IntegrityError:
         raise Conflict(f"Tenant '{slug}' already exists.", code="TENANT_EXISTS") from None
 
@@ -59,7 +66,9 @@ def tenant_get_or_error(slug: str) -> Tenant:
 
 def member_add(*, tenant: Tenant, username: str, supervisor: bool = False, password: str | None = None) -> Membership:
     """Make `username` (created if needed) a member; supervisors get admin access (staff)."""
-    user, _ = get_user_model().objects.get_or_create(username=username)
+    user, created = get_user_model().objects.get_or_create(username=username)
+    if created and not password:
+        user.set_unusable_password()
     if password:
         user.set_password(password)
     if supervisor:
@@ -200,16 +209,21 @@ def service_version_add(
             version_obj.neuron_sha256 = _sha256_of(neuron_path)
             with open(neuron_path, "rb") as handle:
                 version_obj.neuron.save("neuron.zip", File(handle), save=False)
+        exists = Conflict(
+            f"{folder}/{service}[{version}] already exists; choose a new version number.",
+            code="VERSION_EXISTS",
+        )
         with transaction.atomic():
             folder_obj, _ = Folder.objects.get_or_create(tenant=tenant, name=folder)
             service_obj, _ = Service.objects.get_or_create(folder=folder_obj, name=service)
             if service_obj.versions.filter(version=version).exists():
-                raise Conflict(
-                    f"{folder}/{service}[{version}] already exists; choose a new version number.",
-                    code="VERSION_EXISTS",
-                )
+                raise exists
             version_obj.service = service_obj
-            version_obj.save()
+            try:
+                with transaction.atomic():
+                    version_obj.save()
+            except IntegrityError:  # the same version added concurrently
+                raise exists from None
     except BaseException:
         version_obj.workbook.delete(save=False)
         if version_obj.neuron:

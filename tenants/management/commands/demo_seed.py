@@ -1,6 +1,17 @@
+import argparse
+
 from tenants.demo import demo_catalog_seed
 from tenants.management.base import ServiceCommand
-from tenants.models import Tenant
+from tenants.selectors import tenant_get
+from tenants.services import tenant_create
+
+
+def count(value: str) -> int:
+    """A number of demo items: checked by the parser, before the tenant is created."""
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; use 0 or more.")
+    return number
 
 
 class Command(ServiceCommand):
@@ -12,12 +23,15 @@ class Command(ServiceCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.add_argument("tenant")
-        parser.add_argument("--folders", type=int, default=2)
-        parser.add_argument("--services", type=int, default=2, help="Services per folder.")
-        parser.add_argument("--versions", type=int, default=3, help="Versions per service.")
+        parser.add_argument("--folders", type=count, default=2, help="Demo folders (default 2).")
+        parser.add_argument("--services", type=count, default=2, help="Services per folder (default 2).")
+        parser.add_argument("--versions", type=count, default=3, help="Versions per service (default 3).")
 
     def handle(self, *args, **options):
-        tenant, created = Tenant.objects.get_or_create(slug=options["tenant"])
+        tenant = tenant_get(options["tenant"])
+        created = tenant is None
+        if created:
+            tenant = tenant_create(slug=options["tenant"])
         result = demo_catalog_seed(
             tenant=tenant,
             folders=options["folders"],

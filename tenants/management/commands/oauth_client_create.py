@@ -8,7 +8,7 @@ class Command(ServiceCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.add_argument("tenant")
-        parser.add_argument("--name", required=True)
+        parser.add_argument("--name", required=True, help="The client's name, unique per tenant with --rotate.")
         parser.add_argument("--user", required=True, help="A member of the tenant; jobs show as created by it.")
         parser.add_argument("--rotate", action="store_true", help="Delete the tenant's clients of this name first.")
 

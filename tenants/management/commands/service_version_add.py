@@ -16,7 +16,7 @@ class Command(ServiceCommand):
         parser.add_argument("version", help="MAJOR.MINOR.PATCH")
         parser.add_argument("--workbook", required=True, help="Path of the Excel workbook.")
         parser.add_argument("--neuron", help="Path of the compiled Neuron package; omit for 'not compiled'.")
-        parser.add_argument("--release-note", default="")
+        parser.add_argument("--release-note", default="", help="Text shown as the version's release note.")
 
     def handle(self, *args, **options):
         version = service_version_add(
