@@ -112,6 +112,8 @@ MEDIA_URL = "media/"
 
 S3_BUCKET = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
 if S3_BUCKET:
+    from boto3.s3.transfer import TransferConfig
+
     _s3_options = {
         "bucket_name": S3_BUCKET,
         "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
@@ -122,6 +124,8 @@ if S3_BUCKET:
         "file_overwrite": True,  # keys are UUID- or hash-named, never user-chosen
         "default_acl": None,
         "querystring_auth": True,
+        # Bounded memory for package uploads: 2 parts of 8 MiB in flight, not 10.
+        "transfer_config": TransferConfig(max_concurrency=2, multipart_chunksize=8 * 1024 * 1024),
     }
     _file_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options}
     _package_storage = {
