@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 from sparkexport.api.errors import InvalidServiceUri
+from tenants.naming import catalog_name_problem
 
 VERSION_PREFIX_RE = re.compile(r"^\d{1,9}(\.\d{1,9}){0,2}$")
 BRACKET_RE = re.compile(r"^(?P<path>[^\[\]]*)\[(?P<version>[^\[\]]*)\]$")
@@ -62,18 +63,28 @@ def parse_service_reference(raw: str) -> ServiceRef:
         version = tuple(int(part) for part in version_text.split("."))
 
     if len(parts) == 4 and parts[0] == "folders" and parts[2] == "services":
-        return NamedRef(raw, parts[1], parts[3], version)
-    if len(parts) == 2 and parts[0] in {"service", "version"} and parse_uuid(parts[1]):
+        return _named_ref(raw, parts[1], parts[3], version)
+    if len(parts) == 2 and parts[0] in {"service", "version"}:
+        if not parse_uuid(parts[1]):
+            raise _invalid(raw, f"'{parts[1]}' is not a {parts[0]}_id UUID")
         if version is not None:
             raise _invalid(raw, "an id reference takes no [version]")
         if parts[0] == "service":
             return ServiceIdRef(raw, parse_uuid(parts[1]))
         return VersionIdRef(raw, parse_uuid(parts[1]))
     if len(parts) == 2:
-        return NamedRef(raw, parts[0], parts[1], version)
+        return _named_ref(raw, parts[0], parts[1], version)
     if len(parts) == 1 and not match and parse_uuid(parts[0]):
         return ServiceIdRef(raw, parse_uuid(parts[0]))
     raise _invalid(raw, "it matches none of the accepted forms")
+
+
+def _named_ref(raw: str, folder: str, service: str, version) -> NamedRef:
+    for kind, name in (("folder", folder), ("service", service)):
+        problem = catalog_name_problem(name)
+        if problem:
+            raise _invalid(raw, f"{kind} name {name!r} is not valid: {problem}")
+    return NamedRef(raw, folder, service, version)
 
 
 def _invalid(raw: str, why: str) -> InvalidServiceUri:

@@ -60,7 +60,9 @@ def _services_by_id(tenant, refs: list[ServiceIdRef]) -> dict[uuid.UUID, Service
     ids = {ref.service_id for ref in refs}
     found = {
         service.service_id: service
-        for service in Service.objects.filter(folder__tenant=tenant, service_id__in=ids)
+        for service in Service.objects.filter(
+            folder__tenant=tenant, service_id__in=ids
+        ).select_related("folder")
     }
     missing = sorted(str(service_id) for service_id in ids - found.keys())
     if missing:
@@ -155,10 +157,10 @@ def export_selection_resolve(
     for service_versions in versions_of.values():
         service_versions.sort(key=lambda version: version.semver)
 
-    whole_services = {by_id[ref.service_id].pk for ref in refs if isinstance(ref, ServiceIdRef)}
-    whole_services |= {
-        by_name[(ref.folder, ref.service)].pk for ref in named if ref.version is None
-    }
+    referenced = [by_id[ref.service_id] for ref in refs if isinstance(ref, ServiceIdRef)]
+    referenced += [by_name[(ref.folder, ref.service)] for ref in named if ref.version is None]
+    _check_have_versions(referenced, versions_of)
+    whole_services = {service.pk for service in referenced}
     folder_pks = {folder.pk for folder in folder_list}
     whole_services |= {v.service_id for v in candidates if v.service.folder_id in folder_pks}
 
@@ -178,6 +180,17 @@ def export_selection_resolve(
             "The selected services have no versions to export.", code="VERSION_NOT_FOUND"
         )
     return sorted(selected.values(), key=_sort_key)
+
+
+def _check_have_versions(services: list[Service], versions_of) -> None:
+    empty = sorted({str(service) for service in services if not versions_of.get(service.pk)})
+    if empty:
+        raise NotFound(
+            f"Service {empty[0]} has no versions, so there is nothing to export from it. "
+            "Add a version, or leave it out of inputs.services.",
+            code="VERSION_NOT_FOUND",
+            details={"services": empty},
+        )
 
 
 def _highest_matching(service: Service, ref: NamedRef, versions_of) -> ServiceVersion:

@@ -1,4 +1,7 @@
 """The Keycloak-shaped token endpoint the cspark SDK calls for client credentials."""
+import base64
+from urllib.parse import unquote_plus
+
 from django.http import JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
@@ -21,12 +24,24 @@ class TenantTokenView(TokenView):
             return _oauth_error(
                 "unsupported_grant_type", "Only grant_type=client_credentials is supported.", 400
             )
-        client_id = request.POST.get("client_id", "")
+        client_id = _client_id(request)
         if not OAuthClient.objects.filter(application__client_id=client_id, tenant__slug=tenant).exists():
             return _oauth_error(
                 "invalid_client", f"Unknown client_id for realm '{tenant}'.", 401
             )
         return super().post(request)
+
+
+def _client_id(request) -> str:
+    """The client_id django-oauth-toolkit will authenticate: HTTP Basic first, then the form."""
+    header = request.headers.get("Authorization", "")
+    if header[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+            return ""
+        return unquote_plus(decoded.partition(":")[0])
+    return request.POST.get("client_id", "")
 
 
 def _oauth_error(error: str, description: str, status: int) -> JsonResponse:

@@ -62,7 +62,6 @@ class ServiceVersionFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = ServiceVersion
-        exclude = ["compiled"]
 
     service = factory.SubFactory(ServiceFactory)
     version = "1.0.0"

@@ -84,7 +84,9 @@ class CancelRequestSerializer(serializers.Serializer):
         choices=[JobStatus.CANCELLED],
         help_text="Only 'cancelled' is accepted: it cancels a job that has not finished.",
         error_messages={
-            "invalid_choice": "Only {'export_status': 'cancelled'} can be set: it cancels the job."
+            # DRF formats this with str.format, so literal braces must be doubled.
+            "invalid_choice": "export_status {input!r} is not accepted: only "
+            "{{'export_status': 'cancelled'}} can be set, which cancels the job."
         },
     )
 

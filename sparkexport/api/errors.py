@@ -5,9 +5,11 @@ the caller how to fix the request.
 """
 import logging
 
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +98,8 @@ _DRF_ERRORS = {
     exceptions.NotAcceptable: ("invalid_input", "NOT_ACCEPTABLE", None),
     exceptions.UnsupportedMediaType: (
         "invalid_input",
-        "UNSUPPORTED_MEDIA_TYPE",
-        "Send the request body as JSON with Content-Type: application/json.",
+        "INVALID_REQUEST",
+        "The request body is not JSON. Send a JSON object with Content-Type: application/json.",
     ),
     exceptions.Throttled: ("rate_limit", "TOO_MANY_REQUESTS", None),
 }
@@ -109,6 +111,17 @@ def exception_handler(exc, context):
         return Response(exc.body(), status=exc.status_code, headers=exc.headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        # The contract answers every body that is not JSON with 400 INVALID_REQUEST.
+        exc.status_code = status.HTTP_400_BAD_REQUEST
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.error("database unavailable: %s", exc)
+        unavailable = ServiceUnavailable(
+            "The database is unreachable right now. Retry in a few seconds; if it persists, "
+            "tell the operator.",
+            headers={"Retry-After": "5"},
+        )
+        return Response(unavailable.body(), status=unavailable.status_code, headers=unavailable.headers)
     if isinstance(exc, exceptions.ValidationError):
         body = error_body(
             "invalid_input",
@@ -140,6 +153,8 @@ def _first_error(detail, path="") -> str:
     """The first field error as 'field: message', so the message says where to look."""
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if key == api_settings.NON_FIELD_ERRORS_KEY:
+                return _first_error(value, path)
             return _first_error(value, f"{path}.{key}" if path else str(key))
     if isinstance(detail, list) and detail:
         if all(isinstance(item, (str, exceptions.ErrorDetail)) for item in detail):

@@ -1,4 +1,4 @@
-"""Redis down when a client POSTs: a clear 503, and no job left holding the tenant's slot."""
+"""Redis or the database down: a clear 503 with Retry-After, and no job left holding a slot."""
 import pytest
 
 from exports.models import ExportJob, JobStatus
@@ -26,3 +26,21 @@ def test_post_export_answers_503_and_frees_the_slot_when_redis_is_down(api, tena
     settings.RQ_QUEUES = reachable
     assert api.post(api.api("export"), {"inputs": {"folders": ["pricing"]}}, format="json").status_code == 200
     assert len(redis_queue.job_ids) == 1
+
+
+def test_database_unreachable_answers_503_not_500(api, tenant):
+    from django.db import connection
+
+    reachable_port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"
+    try:
+        response = api.get(api.api("export/status"))
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = reachable_port
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "SERVICE_UNAVAILABLE"
+    assert response["Retry-After"]
+    assert api.get(api.api("export/status")).status_code == 200

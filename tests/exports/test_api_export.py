@@ -1,0 +1,1076 @@
+"""The v4 export endpoints: every error code, reference forms, documents, visibility, queries."""
+import json
+import re
+import uuid
+from datetime import timedelta
+from urllib.parse import unquote
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from exports.models import ExportJob, JobStatus
+from tenants.models import ApiKey, ServiceVersion
+from tests.conftest import SparkClient
+from tests.factories import FolderFactory, ServiceFactory, ServiceVersionFactory, make_api_key
+
+pytestmark = pytest.mark.django_db
+
+ISO_UTC_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+# --- helpers and fixtures ---------------------------------------------------------------
+
+
+def post_export(client, body, **kwargs):
+    return client.post(client.api("export"), body, format="json", **kwargs)
+
+
+def post_raw(client, text: str, content_type="application/json"):
+    return client.post(client.api("export"), data=text, content_type=content_type)
+
+
+def assert_error(response, status: int, code: str, *words: str) -> dict:
+    """The response is our JSON error body with `code`, and its message names `words`."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) >= {"type", "code", "message", "details"}, body
+    assert body["code"] == code, body
+    assert body["message"] and "Traceback" not in body["message"]
+    for word in words:
+        assert word in body["message"], (word, body["message"])
+    return body
+
+
+def make_versions(tenant, folder: str, service: str, *versions: str, compiled=True):
+    folder_obj = FolderFactory(tenant=tenant, name=folder) if isinstance(folder, str) else folder
+    service_obj = ServiceFactory(folder=folder_obj, name=service)
+    return [ServiceVersionFactory(service=service_obj, version=v, compiled=compiled) for v in versions]
+
+
+def versions_of(body) -> list[str]:
+    return [row["service_uri_source"] for row in body["outputs"]["service_versions"]]
+
+
+def close_job(job_id, *, finished_at=None, **changes):
+    """Simulate the worker finishing a job (the download itself is tested elsewhere)."""
+    values = {
+        "status": JobStatus.CLOSED,
+        "finished_at": finished_at or timezone.now(),
+        "package": f"packages/{job_id}.zip",
+        "file_size": 123,
+        "file_hash": "ab" * 32,
+        "zip_process_time_ms": 42,
+    }
+    values.update(changes)
+    ExportJob.objects.filter(pk=job_id).update(**values)
+
+
+@pytest.fixture
+def catalog(tenant):
+    """finance/pricing with versions that trip up string sorting, and a second service."""
+    pricing = make_versions(
+        tenant, "finance", "pricing", "1.2.0", "1.2.5", "1.9.0", "1.10.0", "1.20.0", "2.0.0"
+    )
+    finance = pricing[0].service.folder
+    quotes = make_versions(tenant, finance, "quotes", "1.0.0", "1.1.0")
+    alpha = make_versions(tenant, "alpha", "zeta", "3.0.0")
+    return {"pricing": pricing, "quotes": quotes, "alpha": alpha}
+
+
+@pytest.fixture
+def high_limit(tenant):
+    tenant.export_api_job_limit = 100
+    tenant.save(update_fields=["export_api_job_limit"])
+    return tenant
+
+
+@pytest.fixture
+def second_api(tenant):
+    """Another, non-supervisor caller of the same tenant."""
+    return SparkClient(tenant.slug, make_api_key(tenant, name="second-key"))
+
+
+@pytest.fixture
+def supervisor_api(tenant):
+    return SparkClient(tenant.slug, make_api_key(tenant, name="boss-key", supervisor=True))
+
+
+@pytest.fixture
+def job_id(api, tenant):
+    version = ServiceVersionFactory(service__folder__tenant=tenant)
+    response = post_export(api, {"inputs": {"version_ids": [str(version.version_id)]}})
+    assert response.status_code == 200, response.json()
+    return response.json()["id"]
+
+
+# --- INVALID_REQUEST ----------------------------------------------------------------------
+
+
+def test_body_not_json_is_invalid_request(api):
+    assert_error(post_raw(api, "{inputs: nope"), 400, "INVALID_REQUEST", "JSON")
+
+
+def test_form_encoded_body_is_refused_as_not_json(api):
+    response = post_raw(api, "inputs=x", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_REQUEST"
+    assert "JSON" in response.json()["message"]
+
+
+def test_json_array_body_is_invalid_request(api):
+    assert_error(post_raw(api, "[]"), 400, "INVALID_REQUEST", "dictionary")
+
+
+def test_services_as_a_string_is_invalid_request(api):
+    body = assert_error(
+        post_export(api, {"inputs": {"services": "finance/pricing"}}),
+        400,
+        "INVALID_REQUEST",
+        "inputs.services",
+    )
+    assert "services" in body["details"]["inputs"]
+
+
+@pytest.mark.parametrize("field", ["file_filter", "version_filter"])
+def test_unknown_filter_is_invalid_request(api, catalog, field):
+    response = post_export(api, {"inputs": {"services": ["finance/pricing"]}, field: "everything"})
+    assert_error(response, 400, "INVALID_REQUEST", field, "everything")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"inputs": {}},
+        {"inputs": {"folders": [], "services": [], "version_ids": []}},
+        {"file_filter": "migrate"},
+    ],
+)
+def test_no_inputs_is_invalid_request(api, body):
+    response = post_export(api, body)
+    assert_error(response, 400, "INVALID_REQUEST", "inputs")
+
+
+@pytest.mark.parametrize("file_name", ["../x.zip", "a/b.zip", "x.txt", "..zip", "", "x" * 200 + ".zip"])
+def test_bad_file_name_is_invalid_request(api, catalog, file_name):
+    response = post_export(api, {"inputs": {"services": ["finance/pricing"]}, "file_name": file_name})
+    assert_error(response, 400, "INVALID_REQUEST", "file_name")
+    assert not ExportJob.objects.exists()
+
+
+# --- INVALID_SERVICE_URI ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "a/b/c",
+        "a/b[x.y]",
+        "a/b[1.2.3.4]",
+        "a/b[1.2",
+        "a/b[1][2]",
+        "version/not-a-uuid",
+        "service/not-a-uuid",
+        f"service/{uuid.uuid4()}[1.0]",
+        "not-a-uuid",
+        "folders/f/services",
+        "a[1.0]/b",
+        "f/s]x",
+    ],
+)
+def test_malformed_reference_is_invalid_service_uri(api, catalog, reference):
+    response = post_export(api, {"inputs": {"services": [reference]}})
+    body = assert_error(response, 400, "INVALID_SERVICE_URI", repr(reference))
+    assert body["details"] == {"reference": reference}
+    assert not ExportJob.objects.exists()
+
+
+def test_non_uuid_version_id_is_invalid_service_uri(api, catalog):
+    response = post_export(api, {"inputs": {"version_ids": ["1.2.3"]}})
+    body = assert_error(response, 400, "INVALID_SERVICE_URI", "'1.2.3'", "version_id")
+    assert body["details"] == {"version_id": "1.2.3"}
+
+
+# --- UNAUTHORIZED / FORBIDDEN -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"HTTP_X_SYNTHETIC_KEY": "nope", "HTTP_X_TENANT_NAME": "acme"},
+        {"HTTP_X_SYNTHETIC_KEY": "abc.def", "HTTP_X_TENANT_NAME": "acme"},
+        {"HTTP_AUTHORIZATION": "Bearer None"},
+        {"HTTP_AUTHORIZATION": "Bearer not-a-token-we-issued"},
+        {"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"},
+    ],
+)
+@pytest.mark.parametrize("method,path", [("get", "export/status"), ("post", "export")])
+def test_missing_or_invalid_credentials_are_unauthorized(tenant, headers, method, path):
+    client = SparkClient(tenant.slug, "unused")
+    client.credentials(**headers)
+    response = getattr(client, method)(client.api(path), {"inputs": {"folders": ["f"]}}, format="json")
+    assert_error(response, 401, "UNAUTHORIZED")
+
+
+def test_unauthorized_message_says_how_to_authenticate(tenant):
+    client = SparkClient(tenant.slug, "unused")
+    client.credentials()
+    body = assert_error(client.get(client.api("export/status")), 401, "UNAUTHORIZED")
+    assert "x-synthetic-key" in body["message"] and "Bearer" in body["message"]
+
+
+def test_api_key_without_tenant_header_is_unauthorized(tenant):
+    client = SparkClient(tenant.slug, make_api_key(tenant))
+    client.credentials(HTTP_X_SYNTHETIC_KEY=client._credentials["HTTP_X_SYNTHETIC_KEY"])
+    assert_error(client.get(client.api("export/status")), 401, "UNAUTHORIZED", "x-tenant-name")
+
+
+def test_key_without_export_permission_is_forbidden(tenant, catalog):
+    client = SparkClient(
+        tenant.slug, make_api_key(tenant, name="imports-only", permissions=["Spark.Imports.json"])
+    )
+    response = post_export(client, {"inputs": {"services": ["finance/pricing"]}})
+    assert_error(response, 403, "FORBIDDEN", "imports-only", "Spark.Exports.json")
+    assert_error(client.get(client.api("export/status")), 403, "FORBIDDEN")
+
+
+def test_all_encompassing_key_may_export(tenant, catalog):
+    client = SparkClient(
+        tenant.slug,
+        make_api_key(tenant, name="proxy", permissions=["Spark.AllEncompassingProxy.json"]),
+    )
+    response = post_export(client, {"inputs": {"services": ["finance/pricing"]}})
+    assert response.status_code == 200, response.json()
+
+
+def test_key_of_another_tenant_is_forbidden_on_this_tenants_url(tenant, other_tenant, catalog):
+    key = make_api_key(other_tenant, name="globex-key")
+    for header_tenant in (tenant.slug, other_tenant.slug):
+        client = SparkClient(tenant.slug, key)
+        client.credentials(HTTP_X_SYNTHETIC_KEY=key, HTTP_X_TENANT_NAME=header_tenant)
+        assert_error(client.get(client.api("export/status")), 403, "FORBIDDEN", tenant.slug)
+        response = post_export(client, {"inputs": {"services": ["finance/pricing"]}})
+        assert_error(response, 403, "FORBIDDEN")
+    assert not ExportJob.objects.exists()
+
+
+def test_tenant_header_mismatch_is_forbidden(api, tenant):
+    api.credentials(
+        HTTP_X_SYNTHETIC_KEY=api._credentials["HTTP_X_SYNTHETIC_KEY"], HTTP_X_TENANT_NAME="globex"
+    )
+    assert_error(api.get(api.api("export/status")), 403, "FORBIDDEN")
+
+
+def test_unknown_tenant_in_url_is_forbidden(api):
+    response = api.get("/no-such-tenant/api/v4/export/status")
+    assert response.status_code in (403, 404)
+    assert response.json()["code"] in ("FORBIDDEN", "NOT_FOUND")
+
+
+# --- not found ----------------------------------------------------------------------------
+
+
+def test_unknown_folder_is_folder_not_found(api, catalog):
+    response = post_export(api, {"inputs": {"folders": ["finance", "Nope"]}})
+    body = assert_error(response, 404, "FOLDER_NOT_FOUND", "'Nope'")
+    assert body["details"] == {"folders": ["Nope"]}
+
+
+def test_folder_of_another_tenant_is_not_found(api, other_tenant):
+    make_versions(other_tenant, "secret", "svc", "1.0.0")
+    assert_error(post_export(api, {"inputs": {"folders": ["secret"]}}), 404, "FOLDER_NOT_FOUND")
+
+
+def test_unknown_service_name_is_service_not_found(api, catalog):
+    response = post_export(api, {"inputs": {"services": ["finance/pricing", "finance/missing"]}})
+    assert_error(response, 404, "SERVICE_NOT_FOUND", "finance/missing")
+
+
+def test_service_names_are_case_sensitive(api, catalog):
+    response = post_export(api, {"inputs": {"services": ["Finance/Pricing"]}})
+    assert_error(response, 404, "SERVICE_NOT_FOUND", "Finance/Pricing")
+
+
+@pytest.mark.parametrize("form", ["{}", "service/{}"])
+def test_unknown_service_id_is_service_not_found(api, catalog, form):
+    service_id = str(uuid.uuid4())
+    response = post_export(api, {"inputs": {"services": [form.format(service_id)]}})
+    assert_error(response, 404, "SERVICE_NOT_FOUND", service_id)
+
+
+def test_service_id_of_another_tenant_is_not_found(api, other_tenant):
+    (version,) = make_versions(other_tenant, "secret", "svc", "1.0.0")
+    service_id = str(version.service.service_id)
+    assert_error(post_export(api, {"inputs": {"services": [service_id]}}), 404, "SERVICE_NOT_FOUND")
+    version_id = str(version.version_id)
+    assert_error(post_export(api, {"inputs": {"version_ids": [version_id]}}), 404, "VERSION_NOT_FOUND")
+
+
+def test_version_prefix_matching_nothing_is_version_not_found(api, catalog):
+    response = post_export(api, {"inputs": {"services": ["finance/pricing[1.3]"]}})
+    body = assert_error(response, 404, "VERSION_NOT_FOUND", "finance/pricing", "1.3", "1.2.0", "2.0.0")
+    assert body["details"] == {"reference": "finance/pricing[1.3]"}
+
+
+@pytest.mark.parametrize("where", ["version_ids", "services"])
+def test_unknown_version_id_is_version_not_found(api, catalog, where):
+    version_id = str(uuid.uuid4())
+    value = version_id if where == "version_ids" else f"version/{version_id}"
+    response = post_export(api, {"inputs": {where: [value]}})
+    assert_error(response, 404, "VERSION_NOT_FOUND", version_id)
+
+
+def test_service_without_versions_is_version_not_found(api, tenant):
+    ServiceFactory(folder=FolderFactory(tenant=tenant, name="f"), name="empty")
+    response = post_export(api, {"inputs": {"services": ["f/empty"]}})
+    assert_error(response, 404, "VERSION_NOT_FOUND", "f/empty")
+
+
+@pytest.mark.parametrize("path", ["export/{}/status", "export/{}"])
+def test_unknown_job_is_job_not_found(api, path):
+    job_id = str(uuid.uuid4())
+    method = api.get if path.endswith("status") else api.patch
+    response = method(api.api(path.format(job_id)), {"export_status": "cancelled"}, format="json")
+    assert_error(response, 404, "JOB_NOT_FOUND", job_id)
+
+
+@pytest.mark.parametrize("job_ref", ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000Z"])
+def test_malformed_job_id_is_job_not_found(api, job_ref):
+    assert_error(api.get(api.api(f"export/{job_ref}/status")), 404, "JOB_NOT_FOUND", job_ref)
+    response = api.patch(api.api(f"export/{job_ref}"), {"export_status": "cancelled"}, format="json")
+    assert_error(response, 404, "JOB_NOT_FOUND")
+
+
+def test_job_of_another_tenant_is_not_found(api, other_api, job_id):
+    assert_error(other_api.get(other_api.api(f"export/{job_id}/status")), 404, "JOB_NOT_FOUND")
+    response = other_api.patch(other_api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
+    assert_error(response, 404, "JOB_NOT_FOUND")
+    # even on the job's own tenant URL, other credentials are refused
+    other_api.tenant_slug = "acme"
+    assert other_api.get(other_api.api(f"export/{job_id}/status")).status_code == 403
+    assert ExportJob.objects.get(pk=job_id).status == JobStatus.CREATED
+
+
+def test_job_of_another_caller_is_not_found_for_a_normal_key(api, second_api, job_id):
+    assert_error(second_api.get(second_api.api(f"export/{job_id}/status")), 404, "JOB_NOT_FOUND")
+    response = second_api.patch(second_api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
+    assert_error(response, 404, "JOB_NOT_FOUND")
+    close_job(job_id)
+    response = second_api.get(second_api.api(f"export/{job_id}/file/package.zip"))
+    assert_error(response, 404, "JOB_NOT_FOUND")
+    assert ExportJob.objects.get(pk=job_id).status == JobStatus.CLOSED
+
+
+def test_supervisor_sees_and_cancels_another_callers_job(api, supervisor_api, job_id):
+    response = supervisor_api.get(supervisor_api.api(f"export/{job_id}/status"))
+    assert response.status_code == 200
+    assert response.json()["id"] == job_id
+    response = supervisor_api.patch(supervisor_api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+
+
+# --- 422s ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {"services": ["finance/pricing[1.2]"]},
+        {"services": ["finance/quotes", "finance/pricing[2.0.0]"]},
+        {"services": ["version/{pricing_id}"]},
+        {"version_ids": ["{pricing_id}"]},
+        {"folders": ["alpha"], "version_ids": ["{pricing_id}"]},
+    ],
+)
+def test_latest_with_a_specific_version_is_a_conflict(api, catalog, inputs):
+    pricing_id = str(catalog["pricing"][0].version_id)
+    inputs = json.loads(json.dumps(inputs).replace("{pricing_id}", pricing_id))
+    response = post_export(api, {"inputs": inputs, "version_filter": "latest"})
+    body = assert_error(response, 422, "VERSION_FILTER_CONFLICT", "latest", "'all'")
+    assert body["details"]["references"]
+    assert not ExportJob.objects.exists()
+
+
+def test_empty_folder_has_no_service(api, catalog, tenant):
+    FolderFactory(tenant=tenant, name="empty")
+    response = post_export(api, {"inputs": {"folders": ["finance", "empty"]}})
+    body = assert_error(response, 422, "FOLDER_HAS_NO_SERVICE", "'empty'")
+    assert body["details"] == {"folders": ["empty"]}
+
+
+def test_folder_whose_services_have_no_versions_has_no_service(api, tenant):
+    ServiceFactory(folder=FolderFactory(tenant=tenant, name="hollow"), name="svc")
+    assert_error(post_export(api, {"inputs": {"folders": ["hollow"]}}), 422, "FOLDER_HAS_NO_SERVICE", "hollow")
+
+
+def uncompile(version):
+    """Drop the Neuron package (ServiceVersionFactory ignores compiled=False, see below)."""
+    ServiceVersion.objects.filter(pk=version.pk).update(neuron="", neuron_size=None, neuron_sha256="")
+
+
+def test_factory_compiled_false_builds_an_uncompiled_version(tenant):
+    # Fails until tests/factories.py passes `compiled` through to _create (it is excluded).
+    version = ServiceVersionFactory(service__folder__tenant=tenant, compiled=False)
+    assert not version.is_compiled
+
+
+def test_uncompiled_version_is_neuron_not_compiled(api, tenant):
+    ServiceVersionFactory(service__folder__tenant=tenant, service__folder__name="f",
+                          service__name="s", version="1.0.0")
+    service = ServiceFactory(folder__tenant=tenant, folder__name="g", name="draft")
+    uncompile(ServiceVersionFactory(service=service, version="1.2.0", compiled=False))
+    response = post_export(api, {"inputs": {"folders": ["f"], "services": ["g/draft"]}})
+    body = assert_error(response, 422, "NEURON_NOT_COMPILED", "g/draft[1.2.0]", "Compile")
+    assert body["details"] == {"service_versions": ["g/draft[1.2.0]"]}
+    assert not ExportJob.objects.exists()
+
+
+def test_uncompiled_version_outside_the_selection_does_not_matter(api, tenant):
+    service = ServiceFactory(folder__tenant=tenant, folder__name="g", name="draft")
+    ServiceVersionFactory(service=service, version="1.0.0")
+    uncompile(ServiceVersionFactory(service=service, version="1.1.0", compiled=False))
+    response = post_export(api, {"inputs": {"services": ["g/draft[1.0]"]}})
+    assert response.status_code == 200, response.json()
+
+
+def test_package_over_the_tenant_limit_is_too_large(api, tenant, catalog):
+    tenant.max_package_bytes = 1024
+    tenant.save(update_fields=["max_package_bytes"])
+    response = post_export(api, {"inputs": {"folders": ["finance"]}})
+    body = assert_error(response, 422, "PACKAGE_TOO_LARGE", "limit", "onpremises")
+    assert body["details"]["limit_bytes"] == 1024
+    assert body["details"]["estimated_bytes"] > 1024
+    assert not ExportJob.objects.exists()
+
+
+# --- job limit and cancel -----------------------------------------------------------------
+
+
+def test_second_job_over_the_limit_is_refused_with_retry_after(api, catalog):
+    assert post_export(api, {"inputs": {"services": ["finance/pricing"]}}).status_code == 200
+    response = post_export(api, {"inputs": {"services": ["finance/quotes"]}})
+    assert_error(response, 429, "JOB_LIMIT_REACHED", "limit is 1")
+    assert int(response["Retry-After"]) > 0
+    assert ExportJob.objects.count() == 1
+
+
+def test_job_limit_counts_jobs_of_every_caller(api, second_api, catalog):
+    assert post_export(api, {"inputs": {"services": ["finance/pricing"]}}).status_code == 200
+    response = post_export(second_api, {"inputs": {"services": ["finance/quotes"]}})
+    assert_error(response, 429, "JOB_LIMIT_REACHED")
+
+
+def test_limit_of_two_refuses_the_third(api, tenant, catalog):
+    tenant.export_api_job_limit = 2
+    tenant.save(update_fields=["export_api_job_limit"])
+    first = post_export(api, {"inputs": {"services": ["finance/pricing"]}})
+    ExportJob.objects.filter(pk=first.json()["id"]).update(status=JobStatus.IN_PROGRESS)
+    assert post_export(api, {"inputs": {"services": ["finance/quotes"]}}).status_code == 200
+    response = post_export(api, {"inputs": {"folders": ["alpha"]}})
+    assert_error(response, 429, "JOB_LIMIT_REACHED", "limit is 2")
+    assert response.has_header("Retry-After")
+
+
+def test_finished_jobs_do_not_count_against_the_limit(api, catalog):
+    first = post_export(api, {"inputs": {"services": ["finance/pricing"]}}).json()["id"]
+    close_job(first)
+    assert post_export(api, {"inputs": {"services": ["finance/quotes"]}}).status_code == 200
+
+
+def test_cancel_answers_the_status_document(api, job_id):
+    response = api.patch(api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["id"] == job_id
+    assert body["status"] == "cancelled"
+    assert body["outputs"]["files"] == []
+    job = ExportJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.CANCELLED
+    assert job.finished_at is not None
+
+
+def test_cancel_in_progress_job(api, job_id):
+    ExportJob.objects.filter(pk=job_id).update(status=JobStatus.IN_PROGRESS)
+    response = api.patch(api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+
+
+@pytest.mark.parametrize(
+    "body", [{"export_status": "closed"}, {"export_status": "CANCELLED"}, {}, {"status": "cancelled"}, {"export_status": None}]
+)
+def test_cancel_with_another_value_is_invalid_request(api, job_id, body):
+    response = api.patch(api.api(f"export/{job_id}"), body, format="json")
+    assert_error(response, 400, "INVALID_REQUEST", "export_status")
+    assert "non_field_errors" not in response.json()["message"]
+    if body.get("export_status"):
+        assert repr(body["export_status"]) in response.json()["message"]
+        assert "'cancelled'" in response.json()["message"]
+    assert ExportJob.objects.get(pk=job_id).status == JobStatus.CREATED
+
+
+@pytest.mark.parametrize(
+    "status", [JobStatus.CLOSED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CLOSED_BY_TIMEOUT]
+)
+def test_cancel_finished_job_is_not_cancellable(api, job_id, status):
+    ExportJob.objects.filter(pk=job_id).update(status=status, finished_at=timezone.now())
+    response = api.patch(api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
+    body = assert_error(response, 409, "JOB_NOT_CANCELLABLE", job_id, f"'{status}'")
+    assert body["details"] == {"status": status}
+    assert ExportJob.objects.get(pk=job_id).status == status
+
+
+def test_cancelling_frees_the_job_slot(api, catalog):
+    first = post_export(api, {"inputs": {"services": ["finance/pricing"]}}).json()["id"]
+    assert post_export(api, {"inputs": {"services": ["finance/quotes"]}}).status_code == 429
+    api.patch(api.api(f"export/{first}"), {"export_status": "cancelled"}, format="json")
+    response = post_export(api, {"inputs": {"services": ["finance/quotes"]}})
+    assert response.status_code == 200, response.json()
+
+
+# --- enqueueing ---------------------------------------------------------------------------
+
+
+def test_accepted_job_is_enqueued_exactly_once_after_commit(api, catalog, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = post_export(api, {"inputs": {"services": ["finance/pricing"]}})
+    assert response.status_code == 200
+    assert len(callbacks) == 1
+
+
+def test_refused_job_is_not_enqueued(api, catalog, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        post_export(api, {"inputs": {"services": ["finance/nope"]}})
+        post_export(api, {"inputs": {"services": ["finance/pricing[1.2]"]}, "version_filter": "latest"})
+    assert callbacks == []
+
+
+def test_accepted_job_lands_on_the_redis_queue(api, catalog, redis_queue, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post_export(api, {"inputs": {"services": ["finance/pricing"]}})
+    assert len(callbacks) == 1
+    assert redis_queue.job_ids == [response.json()["id"]]
+
+
+# --- reference forms ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reference,expected",
+    [
+        ("finance/pricing[1.2.5]", ["1.2.5"]),
+        ("finance/pricing[1.2]", ["1.2.5"]),
+        ("finance/pricing[1.20]", ["1.20.0"]),
+        ("finance/pricing[1.1]", None),
+        ("finance/pricing[1]", ["1.20.0"]),
+        ("finance/pricing[2]", ["2.0.0"]),
+        ("finance/pricing[ 1.9 ]", ["1.9.0"]),
+        ("folders/finance/services/pricing[1.0]", None),
+        ("folders/finance/services/pricing[1.10]", ["1.10.0"]),
+    ],
+)
+def test_version_reference_selects_the_highest_component_wise_match(api, catalog, reference, expected):
+    response = post_export(api, {"inputs": {"services": [reference]}})
+    if expected is None:
+        assert_error(response, 404, "VERSION_NOT_FOUND")
+        return
+    assert response.status_code == 200, response.json()
+    assert [row["version_source"] for row in response.json()["outputs"]["service_versions"]] == expected
+
+
+ALL_PRICING = [f"finance/pricing[{v}]" for v in ("1.2.0", "1.2.5", "1.9.0", "1.10.0", "1.20.0", "2.0.0")]
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "finance/pricing",
+        "finance/pricing[]",
+        "folders/finance/services/pricing",
+        "//finance//pricing/",
+        " finance/pricing ",
+        "{service_id}",
+        "service/{service_id}",
+        "/service/{service_id}/",
+    ],
+)
+def test_service_reference_forms_select_every_version(api, catalog, reference):
+    service_id = str(catalog["pricing"][0].service.service_id)
+    response = post_export(api, {"inputs": {"services": [reference.format(service_id=service_id)]}})
+    assert response.status_code == 200, response.json()
+    assert versions_of(response.json()) == ALL_PRICING
+
+
+def test_version_id_reference_selects_that_version(api, catalog):
+    version = catalog["pricing"][3]
+    response = post_export(api, {"inputs": {"services": [f"version/{version.version_id}"]}})
+    assert response.status_code == 200, response.json()
+    assert versions_of(response.json()) == ["finance/pricing[1.10.0]"]
+
+
+def test_union_without_duplicates_sorted_by_folder_service_semver(api, catalog):
+    pricing, quotes, alpha = catalog["pricing"], catalog["quotes"], catalog["alpha"]
+    response = post_export(
+        api,
+        {
+            "inputs": {
+                "folders": ["finance"],
+                "services": [
+                    "finance/pricing[1.9]",
+                    "finance/quotes",
+                    f"version/{alpha[0].version_id}",
+                    str(pricing[0].service.service_id),
+                ],
+                "version_ids": [str(quotes[0].version_id), str(alpha[0].version_id)],
+            }
+        },
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert versions_of(body) == [
+        "alpha/zeta[3.0.0]",
+        *ALL_PRICING,
+        "finance/quotes[1.0.0]",
+        "finance/quotes[1.1.0]",
+    ]
+    assert [row["service_uri_source"] for row in body["outputs"]["services"]] == [
+        "alpha/zeta",
+        "finance/pricing",
+        "finance/quotes",
+    ]
+    assert ExportJob.objects.get(pk=body["id"]).versions.count() == 9
+
+
+def test_specific_version_with_all_selects_only_that_version(api, catalog):
+    response = post_export(api, {"inputs": {"services": ["finance/pricing[1.2.0]", "finance/quotes[1.1]"]}})
+    assert versions_of(response.json()) == ["finance/pricing[1.2.0]", "finance/quotes[1.1.0]"]
+
+
+def test_version_filter_latest_selects_the_highest_version_of_each_service(api, catalog):
+    response = post_export(api, {"inputs": {"folders": ["finance", "alpha"]}, "version_filter": "latest"})
+    assert response.status_code == 200, response.json()
+    assert versions_of(response.json()) == [
+        "alpha/zeta[3.0.0]",
+        "finance/pricing[2.0.0]",
+        "finance/quotes[1.1.0]",
+    ]
+    job = ExportJob.objects.get(pk=response.json()["id"])
+    assert job.version_filter == "latest"
+
+
+def test_version_filter_latest_with_empty_brackets_is_no_conflict(api, catalog):
+    response = post_export(api, {"inputs": {"services": ["finance/pricing[]"]}, "version_filter": "latest"})
+    assert response.status_code == 200, response.json()
+    assert versions_of(response.json()) == ["finance/pricing[2.0.0]"]
+
+
+@pytest.mark.parametrize("path", ["export/x/y/z", "exports", "export/status/extra"])
+def test_unknown_endpoint_answers_json_404(api, path):
+    response = api.get(api.api(path))
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "NOT_FOUND"
+
+
+def test_version_filter_all_is_the_default(api, catalog):
+    response = post_export(api, {"inputs": {"folders": ["finance"]}})
+    assert len(versions_of(response.json())) == 8
+    job = ExportJob.objects.get(pk=response.json()["id"])
+    assert (job.version_filter, job.file_filter) == ("all", "migrate")
+
+
+def test_sdk_body_is_accepted(api, catalog):
+    body = {
+        "inputs": {"folders": ["alpha"], "services": ["finance/quotes"], "version_ids": []},
+        "file_filter": "migrate",
+        "version_filter": "latest",
+        "source_system": "Spark Python SDK",
+        "correlation_id": None,
+    }
+    response = api.post(api.api("export"), data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 200, response.json()
+    document = response.json()
+    assert versions_of(document) == ["alpha/zeta[3.0.0]", "finance/quotes[1.1.0]"]
+    assert document["source_system"] == "Spark Python SDK"
+    assert document["correlation_id"] is None
+
+
+def test_nulls_mean_defaults(api, catalog):
+    response = post_export(
+        api,
+        {"inputs": {"services": ["finance/quotes"]}, "file_filter": None, "version_filter": None, "file_name": None},
+    )
+    assert response.status_code == 200, response.json()
+    job = ExportJob.objects.get(pk=response.json()["id"])
+    assert (job.file_filter, job.version_filter, job.file_name) == ("migrate", "all", "package.zip")
+
+
+def test_onpremises_file_filter_is_stored(api, catalog):
+    response = post_export(api, {"inputs": {"services": ["finance/quotes"]}, "file_filter": "onpremises"})
+    assert ExportJob.objects.get(pk=response.json()["id"]).file_filter == "onpremises"
+
+
+def test_source_system_and_correlation_id_are_echoed(api, catalog, job_id):
+    close_job(job_id)
+    response = post_export(
+        api,
+        {"inputs": {"services": ["finance/quotes"]}, "source_system": "CI ünïcode", "correlation_id": "run-42"},
+    )
+    body = response.json()
+    assert (body["source_system"], body["correlation_id"]) == ("CI ünïcode", "run-42")
+    status = api.get(api.api(f"export/{body['id']}/status")).json()
+    assert (status["source_system"], status["correlation_id"]) == ("CI ünïcode", "run-42")
+
+
+@pytest.mark.parametrize("file_name,expected", [(None, "package.zip"), ("my export (1).zip", "my export (1).zip")])
+def test_file_name_is_used_in_the_download_url(api, catalog, file_name, expected):
+    body = {"inputs": {"services": ["finance/quotes"]}}
+    if file_name:
+        body["file_name"] = file_name
+    job_id = post_export(api, body).json()["id"]
+    close_job(job_id)
+    document = api.get(api.api(f"export/{job_id}/status")).json()
+    (file,) = document["outputs"]["files"]
+    assert file["file"].startswith(f"http://testserver/acme/api/v4/export/{job_id}/file/")
+    path = file["file"].split("?")[0].rsplit("/", 1)[1]
+    assert unquote(path) == expected
+    assert re.search(r"\?token=[\w:-]+$", file["file"])
+    assert file["file_hash"] == "ab" * 32
+    assert file["zip_process_time"] == 42
+
+
+# --- status documents ---------------------------------------------------------------------
+
+
+def test_status_document_has_exactly_the_contract_fields(api, catalog):
+    response = post_export(api, {"inputs": {"services": ["finance/quotes[1.0]"]}})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    for document in (response.json(), api.get(response.json()["status_url"]).json()):
+        assert set(document) == {
+            "object", "id", "response_timestamp", "status", "status_url", "process_time",
+            "outputs", "errors", "source_system", "correlation_id",
+        }
+        job_id = document["id"]
+        assert uuid.UUID(job_id)
+        assert document["object"] == "export"
+        assert ISO_UTC_RE.match(document["response_timestamp"])
+        assert document["status"] == "created"
+        assert document["status_url"] == f"http://testserver/acme/api/v4/export/{job_id}/status"
+        assert isinstance(document["process_time"], int) and document["process_time"] >= 0
+        assert document["errors"] is None
+        assert set(document["outputs"]) == {"files", "services", "service_versions"}
+        assert document["outputs"]["files"] == []
+        quotes = catalog["quotes"][0]
+        assert document["outputs"]["services"] == [
+            {
+                "service_uri_source": "finance/quotes",
+                "folder_source": "finance",
+                "service_source": "quotes",
+                "service_id_source": str(quotes.service.service_id),
+            }
+        ]
+        assert document["outputs"]["service_versions"] == [
+            {
+                "service_uri_source": "finance/quotes[1.0.0]",
+                "folder_source": "finance",
+                "service_source": "quotes",
+                "version_source": "1.0.0",
+                "service_id_source": str(quotes.service.service_id),
+                "version_id_source": str(quotes.version_id),
+            }
+        ]
+
+
+def test_status_url_points_at_get_status(api, job_id):
+    url = api.get(api.api(f"export/{job_id}/status")).json()["status_url"]
+    response = api.get(url)
+    assert response.status_code == 200
+    assert response.json()["id"] == job_id
+
+
+@pytest.mark.parametrize(
+    "status", [JobStatus.CREATED, JobStatus.IN_PROGRESS, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CLOSED_BY_TIMEOUT]
+)
+def test_files_are_listed_only_for_closed_jobs(api, job_id, status):
+    close_job(job_id, status=status)
+    document = api.get(api.api(f"export/{job_id}/status")).json()
+    assert document["status"] == status
+    assert document["outputs"]["files"] == []
+
+
+def test_failed_job_reports_its_errors(api, job_id):
+    errors = [{"code": "STORAGE_ERROR", "message": "Disk full."}]
+    close_job(job_id, status=JobStatus.FAILED, package="", errors=errors)
+    document = api.get(api.api(f"export/{job_id}/status")).json()
+    assert document["status"] == "failed"
+    assert document["errors"] == errors
+
+
+def test_process_time_of_a_finished_job_is_fixed(api, job_id):
+    job = ExportJob.objects.get(pk=job_id)
+    close_job(job_id, finished_at=job.created_at + timedelta(seconds=3))
+    assert api.get(api.api(f"export/{job_id}/status")).json()["process_time"] == 3000
+
+
+# --- GET export/status --------------------------------------------------------------------
+
+
+def make_job(tenant, *, key_name="ci-key", status=JobStatus.CREATED, finished_ago=None, versions=()):
+    job = ExportJob.objects.create(
+        tenant=tenant,
+        status=status,
+        created_by=key_name,
+        created_by_key=ApiKey.objects.get(tenant=tenant, name=key_name),
+        file_filter="migrate",
+        version_filter="all",
+        finished_at=None if finished_ago is None else timezone.now() - finished_ago,
+    )
+    job.versions.set(versions)
+    return job
+
+
+def test_tenant_status_lists_in_progress_and_recent_jobs(api, tenant):
+    running = make_job(tenant, status=JobStatus.IN_PROGRESS)
+    waiting = make_job(tenant)
+    recent = make_job(tenant, status=JobStatus.CLOSED, finished_ago=timedelta(minutes=59))
+    failed = make_job(tenant, status=JobStatus.FAILED, finished_ago=timedelta(minutes=1))
+    make_job(tenant, status=JobStatus.CLOSED, finished_ago=timedelta(minutes=61))
+    make_job(tenant, status=JobStatus.CANCELLED, finished_ago=timedelta(days=2))
+
+    response = api.get(api.api("export/status"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"in_progress_exports", "recent_exports", "tenant"}
+    assert {job["id"] for job in body["in_progress_exports"]} == {str(running.pk), str(waiting.pk)}
+    assert {job["id"] for job in body["recent_exports"]} == {str(recent.pk), str(failed.pk)}
+    assert body["tenant"] == {
+        "configuration": {"export_api_job_limit": 1},
+        "status": {"export_api_jobs_in_progress": 2},
+    }
+    summary = next(job for job in body["recent_exports"] if job["id"] == str(recent.pk))
+    assert summary["object"] == "export"
+    data = summary["data"]
+    assert set(data) == {
+        "export_status", "response_timestamp", "created_by", "created_timestamp",
+        "updated_timestamp", "process_time",
+    }
+    assert data["export_status"] == "closed"
+    assert data["created_by"] == "ci-key"
+    for field in ("response_timestamp", "created_timestamp", "updated_timestamp"):
+        assert ISO_UTC_RE.match(data[field]), data[field]
+    assert isinstance(data["process_time"], int)
+
+
+def test_tenant_status_shows_the_configured_limit(api, tenant):
+    tenant.export_api_job_limit = 3
+    tenant.save(update_fields=["export_api_job_limit"])
+    body = api.get(api.api("export/status")).json()
+    assert body["tenant"]["configuration"]["export_api_job_limit"] == 3
+    assert body["in_progress_exports"] == [] and body["recent_exports"] == []
+
+
+def test_job_posted_through_the_api_shows_its_creator(api, job_id):
+    (summary,) = api.get(api.api("export/status")).json()["in_progress_exports"]
+    assert summary["id"] == job_id
+    assert summary["data"]["created_by"] == "ci-key"
+    assert summary["data"]["export_status"] == "created"
+
+
+def test_normal_key_sees_only_its_own_jobs_supervisor_sees_all(api, second_api, supervisor_api, tenant, other_api, other_tenant):
+    mine = make_job(tenant)
+    theirs = make_job(tenant, key_name="second-key")
+    boss = make_job(tenant, key_name="boss-key", status=JobStatus.CLOSED, finished_ago=timedelta(minutes=5))
+    make_job(other_tenant, key_name="globex-key")
+
+    def ids(client):
+        body = client.get(client.api("export/status")).json()
+        return {job["id"] for job in body["in_progress_exports"] + body["recent_exports"]}
+
+    assert ids(api) == {str(mine.pk)}
+    assert ids(second_api) == {str(theirs.pk)}
+    assert ids(supervisor_api) == {str(mine.pk), str(theirs.pk), str(boss.pk)}
+    # the tenant-wide count is the tenant's, whoever asks
+    assert api.get(api.api("export/status")).json()["tenant"]["status"]["export_api_jobs_in_progress"] == 2
+    assert other_api.get(other_api.api("export/status")).json()["tenant"]["status"]["export_api_jobs_in_progress"] == 1
+
+
+# --- query counts -------------------------------------------------------------------------
+
+
+def count_queries(call) -> tuple[int, object]:
+    with CaptureQueriesContext(connection) as context:
+        response = call()
+    return len(context.captured_queries), response
+
+
+def test_tenant_status_query_count_does_not_grow_with_jobs(api, tenant):
+    api.get(api.api("export/status"))  # records the key's last use outside the measurement
+    make_job(tenant)
+    few, response = count_queries(lambda: api.get(api.api("export/status")))
+    assert len(response.json()["in_progress_exports"]) == 1
+    for _ in range(10):
+        make_job(tenant)
+        make_job(tenant, status=JobStatus.CLOSED, finished_ago=timedelta(minutes=3))
+    many, response = count_queries(lambda: api.get(api.api("export/status")))
+    assert len(response.json()["in_progress_exports"]) + len(response.json()["recent_exports"]) == 21
+    assert many == few
+
+
+def test_job_status_query_count_does_not_grow_with_versions(api, tenant):
+    one = make_versions(tenant, "small", "svc", "1.0.0")
+    many_versions = make_versions(tenant, "large", "svc", *[f"1.{i}.0" for i in range(20)])
+    small_job = make_job(tenant, versions=one)
+    large_job = make_job(tenant, versions=many_versions)
+    api.get(api.api("export/status"))
+    few, response = count_queries(lambda: api.get(api.api(f"export/{small_job.pk}/status")))
+    assert len(response.json()["outputs"]["service_versions"]) == 1
+    many, response = count_queries(lambda: api.get(api.api(f"export/{large_job.pk}/status")))
+    assert len(response.json()["outputs"]["service_versions"]) == 20
+    assert many == few
+
+
+def test_post_export_query_count_does_not_grow_with_versions(api, high_limit):
+    make_versions(high_limit, "small", "svc", "1.0.0", "1.1.0", "1.2.0")
+    large = FolderFactory(tenant=high_limit, name="large")
+    for service in range(3):
+        make_versions(high_limit, large, f"svc{service}", *[f"1.{i}.0" for i in range(10)])
+    api.get(api.api("export/status"))
+    few, response = count_queries(lambda: post_export(api, {"inputs": {"folders": ["small"]}}))
+    assert len(versions_of(response.json())) == 3
+    many, response = count_queries(lambda: post_export(api, {"inputs": {"folders": ["large"]}}))
+    assert len(versions_of(response.json())) == 30
+    assert many == few
+
+
+def test_post_export_query_count_does_not_grow_with_references(api, high_limit):
+    versions = make_versions(high_limit, "f", "svc", *[f"1.{i}.0" for i in range(12)])
+    api.get(api.api("export/status"))
+    few, _ = count_queries(lambda: post_export(api, {"inputs": {"services": ["f/svc[1.0]"], "version_ids": [str(versions[0].version_id)]}}))
+    refs = [f"f/svc[1.{i}]" for i in range(12)] + [f"version/{v.version_id}" for v in versions]
+    many, response = count_queries(lambda: post_export(api, {"inputs": {"services": refs, "version_ids": [str(v.version_id) for v in versions]}}))
+    assert response.status_code == 200
+    assert many == few
+
+
+# --- odd shapes never 500 -----------------------------------------------------------------
+
+
+NESTED = {"a": None}
+for _ in range(200):
+    NESTED = {"a": NESTED}
+
+ODD_BODIES = [
+    "null",
+    "1",
+    '"x"',
+    "[]",
+    "true",
+    "{}",
+    '{"inputs": null}',
+    '{"inputs": []}',
+    '{"inputs": "finance"}',
+    '{"inputs": {"services": [null]}}',
+    '{"inputs": {"services": [1]}}',
+    '{"inputs": {"services": [true]}}',
+    '{"inputs": {"services": [{"a": 1}]}}',
+    '{"inputs": {"services": [[]]}}',
+    '{"inputs": {"folders": [1.5e400]}}',
+    '{"inputs": {"folders": [NaN]}}',
+    '{"inputs": {"folders": {"a": "b"}}}',
+    '{"inputs": {"version_ids": [{"id": 1}]}}',
+    '{"inputs": {"version_ids": ["\\u0000"]}}',
+    '{"inputs": {"services": ["fin\\u0000ance/pricing"]}}',
+    '{"inputs": {"folders": ["fin\\u0000ance"]}}',
+    '{"inputs": {"folders": ["finance"]}, "source_system": "a\\u0000b"}',
+    '{"inputs": {"folders": ["finance"]}, "correlation_id": "a\\u0000b"}',
+    '{"inputs": {"folders": ["finance"]}, "file_name": "a\\u0000.zip"}',
+    '{"inputs": {"folders": ["\\ud800"]}}',
+    '{"inputs": {"services": ["\\ud800/x"]}}',
+    '{"inputs": {"version_ids": ["\\udfff"]}}',
+    '{"inputs": {"folders": ["finance"]}, "source_system": "\\ud800"}',
+    '{"inputs": {"folders": ["finance"]}, "correlation_id": "\\ud800"}',
+    '{"inputs": {"services": ["f/s[\\ud800]"]}}',
+    json.dumps({"inputs": {"folders": ["x" * 10_000]}}),
+    json.dumps({"inputs": {"services": ["x" * 10_000]}}),
+    json.dumps({"inputs": {"services": ["f/" + "s" * 300]}}),
+    json.dumps({"inputs": {"services": ["f/s[" + "1" * 10_000 + "]"]}}),
+    json.dumps({"inputs": {"version_ids": ["x" * 10_000]}}),
+    json.dumps({"inputs": {"folders": ["finance"]}, "source_system": "x" * 10_000}),
+    json.dumps({"inputs": {"folders": ["finance"]}, "file_name": "x" * 10_000 + ".zip"}),
+    json.dumps({"inputs": {"folders": ["finance"]}, "version_filter": NESTED}),
+    json.dumps({"inputs": NESTED}),
+    json.dumps({"inputs": {"services": [NESTED]}}),
+    "[" * 100_000 + "]" * 100_000,
+    '{"inputs":' * 50_000 + "1" + "}" * 50_000,
+    json.dumps({"inputs": {"folders": ["финансы", "金融", "🚀"]}}),
+    json.dumps({"inputs": {"services": ["финансы/цены[1.0]", "🚀/🛸"]}}),
+    json.dumps({"inputs": {"services": ["f/s\\x"]}}),
+    json.dumps({"inputs": {"services": ["../../etc/passwd"]}}),
+    json.dumps({"inputs": {"folders": ["finance"]}, "file_filter": ["migrate"]}),
+    json.dumps({"inputs": {"folders": ["finance"]}, "file_filter": {"a": 1}}),
+    json.dumps({"inputs": {"folders": ["finance"] * 20_000}}),
+    b"\xff\xfe garbage",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", ODD_BODIES, ids=range(len(ODD_BODIES)))
+def test_odd_bodies_answer_a_json_4xx_with_a_code(api, catalog, text):
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    response = api.post(api.api("export"), data=data, content_type="application/json")
+    assert 400 <= response.status_code < 500, (response.status_code, response.content[:500])
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert re.fullmatch(r"[A-Z_]+", body["code"])
+    assert body["message"]
+    assert not ExportJob.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["null", "[]", '"x"', '{"export_status": ["cancelled"]}', '{"export_status": {"a": 1}}', "{bad", '{"export_status": "\\ud800"}'],
+)
+def test_odd_cancel_bodies_answer_a_json_4xx(api, job_id, text):
+    response = api.patch(api.api(f"export/{job_id}"), data=text.encode("utf-8", "surrogatepass"), content_type="application/json")
+    assert 400 <= response.status_code < 500, response.content[:500]
+    assert re.fullmatch(r"[A-Z_]+", response.json()["code"])
+    assert ExportJob.objects.get(pk=job_id).status == JobStatus.CREATED
+
+
+# --- concurrency --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_posts_never_exceed_the_job_limit(tenant, redis_queue):
+    import threading
+
+    from django.db import connections
+
+    make_versions(tenant, "finance", "pricing", "1.0.0")
+    key = make_api_key(tenant, name="racer")
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def race():
+        try:
+            client = SparkClient(tenant.slug, key)
+            barrier.wait()
+            statuses.append(post_export(client, {"inputs": {"folders": ["finance"]}}).status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=race) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 429, 429, 429]
+    (job,) = ExportJob.objects.all()
+    assert redis_queue.job_ids == [str(job.pk)]
