@@ -39,11 +39,12 @@ def package_name(job: ExportJob) -> str:
     return f"{job.tenant.slug}/{job.pk}.zip"
 
 
-def export_job_package(job: ExportJob) -> bool:
+def export_job_package(job: ExportJob, on_entry=None) -> bool:
     """Write the job's package, store it and close the job; False if it was cancelled meanwhile.
 
     The package is built in a work file and only handed to storage once complete, so no
-    partial package is ever visible; the work file is removed whatever happens.
+    partial package is ever visible; the work file is removed whatever happens. `on_entry`
+    is called with each entry written (for progress reports).
     """
     tenant = job.tenant
     versions = list(job.versions.select_related("service__folder"))
@@ -65,6 +66,7 @@ def export_job_package(job: ExportJob) -> bool:
                 out,
                 should_stop=StopCheck(job.pk, deadline),
                 max_size=tenant.max_package_bytes,
+                on_entry=on_entry,
             )
         storage = package_storage()
         stored_name = publish_local_file(storage, str(work_file), package_name(job))

@@ -10,7 +10,7 @@ from exports.services import export_job_fail, export_job_start, export_job_time_
 logger = logging.getLogger(__name__)
 
 
-def run_export_job(job_id: str) -> None:
+def run_export_job(job_id: str, on_entry=None) -> None:
     """Package one export job; the row always ends in a terminal state, with the reason."""
     job = export_job_start(job_id)
     if job is None:
@@ -18,7 +18,7 @@ def run_export_job(job_id: str) -> None:
         return
     timeout = job.tenant.job_timeout_seconds
     try:
-        export_job_package(job)
+        export_job_package(job, on_entry=on_entry)
     except PackagingStopped as stop:
         if stop.reason == "timeout":
             export_job_time_out(job.pk, timeout)
@@ -40,3 +40,9 @@ def run_export_job(job_id: str) -> None:
     except Exception as exc:
         export_job_fail(job.pk, "INTERNAL_ERROR", f"Packaging failed: {type(exc).__name__}: {exc}")
         raise
+
+
+def on_export_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback: the horse was killed or the worker died; record it on the row."""
+    reason = f"{exc_type.__name__}: {exc_value}" if exc_type else "the worker stopped"
+    export_job_fail(job.id, "WORKER_LOST", f"The worker running this export stopped ({reason}).")

@@ -74,6 +74,7 @@ class ExportJob(models.Model):
     package = models.FileField(storage=package_storage, max_length=300, blank=True)
     file_size = models.PositiveBigIntegerField(null=True, blank=True)
     file_hash = models.CharField(max_length=64, blank=True)
+    package_expired_at = models.DateTimeField(null=True, blank=True)
     errors = models.JSONField(null=True, blank=True)
 
     class Meta:

@@ -180,8 +180,12 @@ def write_package(
     max_size: int | None = None,
     compresslevel: int = 6,
     chunk_size: int = 1 << 20,
+    on_entry: Callable[[Entry], None] | None = None,
 ) -> PackageResult:
-    """Stream entries, in the given order, into a deterministic ZIP on out and return its size and SHA-256."""
+    """Stream entries, in the given order, into a deterministic ZIP on out and return its size and SHA-256.
+
+    on_entry is called after each entry is written (for progress reports).
+    """
     entries = list(entries)
     _validate(entries)
     sink = _HashingSink(out, max_size)
@@ -202,6 +206,8 @@ def write_package(
                         # Abandon before the member's close() writes its trailer.
                         sink.abandon()
                         raise
+                if on_entry is not None:
+                    on_entry(entry)
         except BaseException:
             sink.abandon()
             raise

@@ -69,8 +69,12 @@ def export_job_create(
     source_system: str | None = None,
     correlation_id: str | None = None,
     file_name: str = "package.zip",
+    enqueue: bool = True,
 ) -> ExportJob:
-    """Check every prerequisite, create the job within the tenant's limit, and queue it."""
+    """Check every prerequisite, create the job within the tenant's limit, and queue it.
+
+    With enqueue=False the caller runs the job itself (the export_run command).
+    """
     tenant = caller.tenant
     refs = [parse_service_reference(service) for service in services]
     versions = export_selection_resolve(
@@ -107,7 +111,8 @@ def export_job_create(
                 estimated_size=estimated_size,
             )
             job.versions.set(versions)
-            transaction.on_commit(lambda: _enqueue(job, locked.job_timeout_seconds))
+            if enqueue:
+                transaction.on_commit(lambda: _enqueue(job, locked.job_timeout_seconds))
     except queue.QueueUnavailable:
         raise queue.unavailable_error() from None
     logger.info("export %s created by %s in %s: %d versions", job.id, caller.label, tenant, len(versions))
@@ -121,6 +126,7 @@ def _enqueue(job: ExportJob, timeout_seconds: int) -> None:
             "exports.jobs.run_export_job",
             job_id=str(job.id),
             timeout=timeout_seconds + RQ_TIMEOUT_GRACE_SECONDS,
+            on_failure="exports.jobs.on_export_job_failure",
         )
     except queue.QueueUnavailable:
         export_job_fail(job.id, "SERVICE_UNAVAILABLE", "The job queue was unreachable.")
@@ -200,3 +206,18 @@ def export_job_cancel(job: ExportJob) -> ExportJob:
     job.refresh_from_db()
     logger.info("export %s cancelled", job.pk)
     return job
+
+
+def export_job_rerun(job: ExportJob, *, caller) -> ExportJob:
+    """A new job with the same inputs and options, through the same checks as the API."""
+    return export_job_create(
+        caller=caller,
+        folders=job.inputs.get("folders", []),
+        services=job.inputs.get("services", []),
+        version_ids=job.inputs.get("version_ids", []),
+        file_filter=job.file_filter,
+        version_filter=job.version_filter,
+        source_system=job.source_system,
+        correlation_id=job.correlation_id,
+        file_name=job.file_name,
+    )

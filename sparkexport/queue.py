@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
+from rq import Callback
 
 from sparkexport.api.errors import ServiceUnavailable
 
@@ -22,8 +23,14 @@ class QueueUnavailable(Exception):
     """Redis could not take the job."""
 
 
-def enqueue(queue_name: str, func_path: str, *, job_id: str, timeout: int) -> None:
-    """Queue the function at dotted path `func_path`, called with `job_id`, as RQ job `job_id`."""
+def enqueue(
+    queue_name: str, func_path: str, *, job_id: str, timeout: int, on_failure: str | None = None
+) -> None:
+    """Queue the function at dotted path `func_path`, called with `job_id`, as RQ job `job_id`.
+
+    `on_failure` (a dotted path) runs when RQ itself fails the job: its work horse was
+    killed, or its worker died and RQ's sweep found it abandoned.
+    """
     if settings.EMBEDDED_QUEUE:
         _embedded_executor().submit(_run_embedded, import_string(func_path), job_id)
         return
@@ -35,6 +42,7 @@ def enqueue(queue_name: str, func_path: str, *, job_id: str, timeout: int) -> No
             job_timeout=timeout,
             result_ttl=3600,
             failure_ttl=7 * 24 * 3600,
+            on_failure=Callback(on_failure) if on_failure else None,
         )
     except RedisError as exc:
         logger.error("queue %s unreachable for job %s: %s", queue_name, job_id, exc)

@@ -146,7 +146,7 @@ class ExportStatusSerializer(serializers.Serializer):
     status_url = serializers.SerializerMethodField()
     process_time = serializers.IntegerField(source="process_time_ms", help_text="Milliseconds.")
     outputs = serializers.SerializerMethodField()
-    errors = serializers.ListField(child=ErrorItemSerializer(), allow_null=True)
+    errors = serializers.SerializerMethodField()
     source_system = serializers.CharField(allow_null=True)
     correlation_id = serializers.CharField(allow_null=True)
 
@@ -159,6 +159,18 @@ class ExportStatusSerializer(serializers.Serializer):
     def get_status_url(self, job) -> str:
         path = reverse("export-status", kwargs={"tenant": job.tenant.slug, "job_id": job.pk})
         return self.context["request"].build_absolute_uri(path)
+
+    @extend_schema_field(ErrorItemSerializer(many=True, allow_null=True))
+    def get_errors(self, job):
+        if job.package_expired_at:
+            return [
+                {
+                    "code": "PACKAGE_EXPIRED",
+                    "message": f"The package was deleted on {iso_utc(job.package_expired_at)} after "
+                    "the retention period. Run the export again for a new one.",
+                }
+            ]
+        return job.errors
 
     @extend_schema_field(ExportOutputsSerializer)
     def get_outputs(self, job):

@@ -21,7 +21,7 @@ from exports.selectors import (
     export_jobs_in_progress_count,
 )
 from exports.services import export_job_cancel, export_job_create
-from sparkexport.api.errors import Conflict, Forbidden, NotFound
+from sparkexport.api.errors import Conflict, Forbidden, NotFound, PackageExpired
 from sparkexport.api.tenancy import IsTenantCaller
 from sparkexport.storage import iter_stored_file
 from tenants.models import Permission
@@ -139,7 +139,7 @@ class ExportFileView(TenantExportAPIView):
         summary="Download an export package",
         responses={
             (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The ZIP."),
-            **errors(401, 403, 404, 409),
+            **errors(401, 403, 404, 409, 410),
         },
     )
     def get(self, request, tenant, job_id, file_name):
@@ -151,6 +151,11 @@ class ExportFileView(TenantExportAPIView):
         )
         if job is None or job.file_name != file_name:
             raise NotFound(f"No package {file_name} for export job {job_id}.", code="JOB_NOT_FOUND")
+        if job.package_expired_at:
+            raise PackageExpired(
+                f"The package of export job {job_id} was deleted after the retention period. "
+                "Run the export again for a new one.",
+            )
         if job.status != JobStatus.CLOSED or not job.package:
             raise Conflict(
                 f"Export job {job_id} is '{job.status}', so it has no package to download. "

@@ -56,6 +56,12 @@ class Conflict(ApplicationError):
     type = "conflict"
 
 
+class PackageExpired(ApplicationError):
+    status_code = status.HTTP_410_GONE
+    type = "not_found"
+    code = "PACKAGE_EXPIRED"
+
+
 class JobLimitReached(ApplicationError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     type = "rate_limit"

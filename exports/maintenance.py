@@ -1,0 +1,152 @@
+"""Operator services: end jobs no worker will finish, purge old packages, verify stored ones.
+
+Each takes `apply`: without it, it reports what it would do and changes nothing.
+"""
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import django_rq
+from django.conf import settings
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus as RQStatus
+from rq.registry import StartedJobRegistry
+
+from exports.models import ACTIVE_STATES, ExportJob, JobStatus, package_storage
+from exports.services import EXPORTS_QUEUE, export_job_fail, export_job_time_out
+from sparkexport.storage import iter_stored_file
+
+# A job is judged only after this long, so a job that is being enqueued right now is not.
+REAP_GRACE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class ReapOutcome:
+    job: ExportJob
+    status: str
+    reason: str
+
+
+def work_file(job_id) -> Path:
+    return Path(settings.PACKAGE_WORK_DIR or Path(settings.MEDIA_ROOT) / ".partial") / f"{job_id}.zip.partial"
+
+
+def _queue_verdict(job: ExportJob, queue) -> str | None:
+    """Why RQ will never finish this job, or None while it may still."""
+    try:
+        rq_job = Job.fetch(str(job.pk), connection=queue.connection)
+    except NoSuchJobError:
+        return "its entry on the job queue is gone (Redis lost it), so no worker will run it"
+    rq_status = rq_job.get_status(refresh=False)
+    if rq_status in (RQStatus.FAILED, RQStatus.STOPPED, RQStatus.CANCELED):
+        result = rq_job.latest_result()
+        detail = (result.exc_string or "").strip().splitlines()[-1:] if result else []
+        return "the worker running it died or failed" + (f" ({detail[0]})" if detail else "")
+    return None
+
+
+def stale_export_jobs(now=None) -> list[ReapOutcome]:
+    """Active jobs that will never finish: past their timeout, or lost or failed in RQ."""
+    now = now or timezone.now()
+    jobs = ExportJob.objects.filter(status__in=ACTIVE_STATES, created_at__lt=now - REAP_GRACE)
+    queue = None if settings.EMBEDDED_QUEUE else django_rq.get_queue(EXPORTS_QUEUE)
+    if queue is not None:
+        # RQ's own sweep: moves jobs of dead workers to the failed registry.
+        StartedJobRegistry(queue=queue).cleanup()
+    outcomes = []
+    for job in jobs.select_related("tenant"):
+        timeout = timedelta(seconds=job.tenant.job_timeout_seconds)
+        if job.started_at and job.started_at + timeout + REAP_GRACE < now:
+            outcomes.append(ReapOutcome(job, JobStatus.CLOSED_BY_TIMEOUT, "it outran its timeout"))
+            continue
+        verdict = _queue_verdict(job, queue) if queue is not None else None
+        if verdict:
+            outcomes.append(ReapOutcome(job, JobStatus.FAILED, verdict))
+    return outcomes
+
+
+def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
+    """End every stale job (failed or closed_by_timeout, with why) and remove its partial file."""
+    outcomes = stale_export_jobs(now)
+    if apply:
+        for outcome in outcomes:
+            if outcome.status == JobStatus.CLOSED_BY_TIMEOUT:
+                export_job_time_out(outcome.job.pk, outcome.job.tenant.job_timeout_seconds)
+            else:
+                export_job_fail(
+                    outcome.job.pk,
+                    "WORKER_LOST",
+                    f"The job was ended by the reaper: {outcome.reason}. Run the export again.",
+                )
+            work_file(outcome.job.pk).unlink(missing_ok=True)
+    return outcomes
+
+
+def reap_exports_job() -> int:
+    """RQ (cron) entry point: reap with apply, answer how many jobs were ended."""
+    try:
+        return len(exports_reap(apply=True))
+    except RedisError:
+        return 0
+
+
+def export_package_delete(job: ExportJob) -> int:
+    """Delete a job's stored package, marking it expired; answers the bytes freed."""
+    if not job.package:
+        return 0
+    freed = job.file_size or 0
+    package_storage().delete(job.package.name)
+    ExportJob.objects.filter(pk=job.pk).update(package="", package_expired_at=timezone.now())
+    return freed
+
+
+def packages_older_than(age: timedelta, now=None):
+    now = now or timezone.now()
+    return ExportJob.objects.exclude(package="").filter(finished_at__lt=now - age)
+
+
+def exports_purge(*, older_than: timedelta, apply: bool, delete_rows: bool = False, now=None) -> dict:
+    """Delete packages (and, with delete_rows, finished job rows) past the retention period."""
+    now = now or timezone.now()
+    jobs = list(packages_older_than(older_than, now))
+    report = {"packages": len(jobs), "bytes": sum(job.file_size or 0 for job in jobs), "rows": 0}
+    old_rows = ExportJob.objects.exclude(status__in=ACTIVE_STATES).filter(
+        finished_at__lt=now - older_than
+    )
+    if delete_rows:
+        report["rows"] = old_rows.count()
+    if apply:
+        for job in jobs:
+            export_package_delete(job)
+        if delete_rows:
+            old_rows.delete()
+    return report
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    job: ExportJob
+    ok: bool
+    actual_sha256: str | None
+    problem: str = ""
+
+
+def export_package_verify(job: ExportJob) -> VerifyOutcome:
+    """Re-hash a stored package and compare it with the recorded file_hash."""
+    digest = hashlib.sha256()
+    try:
+        for chunk in iter_stored_file(package_storage(), job.package.name):
+            digest.update(chunk)
+    except (OSError, RedisError) as exc:
+        return VerifyOutcome(job, False, None, f"cannot be read: {exc}")
+    actual = digest.hexdigest()
+    if actual != job.file_hash:
+        return VerifyOutcome(job, False, actual, "its bytes no longer match file_hash")
+    return VerifyOutcome(job, True, actual)
+
+
+def stored_packages():
+    return ExportJob.objects.exclude(package="").select_related("tenant").order_by("created_at")
