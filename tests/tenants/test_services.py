@@ -31,22 +31,6 @@ def acme(db):
     return services.tenant_create(slug="acme")
 
 
-@pytest.fixture
-def workbook(tmp_path) -> Path:
-    path = tmp_path / "in" / "term-life.xlsx"
-    path.parent.mkdir(exist_ok=True)
-    path.write_bytes(artifacts.make_demo_workbook("term-life", "1.0.0"))
-    return path
-
-
-@pytest.fixture
-def neuron(tmp_path) -> Path:
-    path = tmp_path / "in" / "neuron.zip"
-    path.parent.mkdir(exist_ok=True)
-    path.write_bytes(artifacts.make_demo_neuron("term-life", "1.0.0"))
-    return path
-
-
 def add(tenant, workbook, version="1.0.0", **kwargs):
     return services.service_version_add(
         tenant=tenant, folder="insurance", service="term-life", version=version,
