@@ -51,7 +51,9 @@ if [ -n "${REDIS_URL:-}" ]; then
   manage collectstatic --no-input -v 0
   "$PY" manage.py rqworker exports &
   worker=$!
-  trap 'kill $worker 2>/dev/null' EXIT
+  "$PY" manage.py rqcron exports.cron &
+  cron=$!
+  trap 'kill $worker $cron 2>/dev/null' EXIT
   exec_server=("$PY" -m gunicorn sparkexport.wsgi --bind "127.0.0.1:$PORT" --workers 2 --access-logfile -)
 else
   exec_server=("$PY" manage.py runserver "127.0.0.1:$PORT" --noreload)
