@@ -5,6 +5,7 @@ from rq.timeouts import JobTimeoutException
 
 from exports.building import export_job_package
 from exports.packaging import EntryChanged, PackageTooLarge, PackagingStopped
+from exports.import_services import import_job_fail, import_job_run, import_job_start
 from exports.services import export_job_fail, export_job_start, export_job_time_out
 
 logger = logging.getLogger(__name__)
@@ -46,3 +47,22 @@ def on_export_job_failure(job, connection, exc_type, exc_value, traceback) -> No
     """RQ failure callback: the horse was killed or the worker died; record it on the row."""
     reason = f"{exc_type.__name__}: {exc_value}" if exc_type else "the worker stopped"
     export_job_fail(job.id, "WORKER_LOST", f"The worker running this export stopped ({reason}).")
+
+
+def run_import_job(job_id: str) -> None:
+    """Apply one import job all or nothing; the row always ends in a terminal state."""
+    job = import_job_start(job_id)
+    if job is None:
+        logger.info("import %s is no longer waiting; skipped", job_id)
+        return
+    try:
+        import_job_run(job)
+    except Exception as exc:
+        import_job_fail(job.pk, "INTERNAL_ERROR", f"Import failed: {type(exc).__name__}: {exc}. Nothing was imported.")
+        raise
+
+
+def on_import_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback for imports (killed horse, dead worker)."""
+    reason = f"{exc_type.__name__}: {exc_value}" if exc_type else "the worker stopped"
+    import_job_fail(job.id, "WORKER_LOST", f"The worker running this import stopped ({reason}); nothing was imported.")

@@ -43,11 +43,10 @@ def package_storage():
     return storages["packages"]
 
 
-class ExportJob(models.Model):
-    """One export request: what was selected, how far packaging got, and the package."""
+class BackgroundJob(models.Model):
+    """What export and import jobs share: who asked, when, how it went."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="export_jobs")
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.CREATED)
 
     created_by = models.CharField(max_length=150)
@@ -55,34 +54,18 @@ class ExportJob(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_by_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
-
-    inputs = models.JSONField(default=dict)
-    file_filter = models.CharField(max_length=16, choices=FileFilter.choices)
-    version_filter = models.CharField(max_length=16, choices=VersionFilter.choices)
     source_system = models.CharField(max_length=200, null=True, blank=True)
     correlation_id = models.CharField(max_length=200, null=True, blank=True)
-    file_name = models.CharField(max_length=100, default="package.zip")
-    versions = models.ManyToManyField(ServiceVersion, related_name="export_jobs", blank=True)
-    estimated_size = models.PositiveBigIntegerField(default=0)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    zip_process_time_ms = models.PositiveIntegerField(null=True, blank=True)
-
-    package = models.FileField(storage=package_storage, max_length=300, blank=True)
-    file_size = models.PositiveBigIntegerField(null=True, blank=True)
-    file_hash = models.CharField(max_length=64, blank=True)
-    package_expired_at = models.DateTimeField(null=True, blank=True)
     errors = models.JSONField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["tenant", "status"], name="exportjob_tenant_status")]
-
-    def __str__(self):
-        return f"export {self.id} ({self.status})"
 
     @property
     def is_active(self) -> bool:
@@ -92,3 +75,64 @@ class ExportJob(models.Model):
     def process_time_ms(self) -> int:
         end = self.finished_at or timezone.now()
         return max(0, int((end - self.created_at).total_seconds() * 1000))
+
+
+class ExportJob(BackgroundJob):
+    """One export request: what was selected, how far packaging got, and the package."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="export_jobs")
+    inputs = models.JSONField(default=dict)
+    file_filter = models.CharField(max_length=16, choices=FileFilter.choices)
+    version_filter = models.CharField(max_length=16, choices=VersionFilter.choices)
+    file_name = models.CharField(max_length=100, default="package.zip")
+    versions = models.ManyToManyField(ServiceVersion, related_name="export_jobs", blank=True)
+    estimated_size = models.PositiveBigIntegerField(default=0)
+    zip_process_time_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    package = models.FileField(storage=package_storage, max_length=300, blank=True)
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    file_hash = models.CharField(max_length=64, blank=True)
+    package_expired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(BackgroundJob.Meta):
+        indexes = [models.Index(fields=["tenant", "status"], name="exportjob_tenant_status")]
+
+    def __str__(self):
+        return f"export {self.id} ({self.status})"
+
+
+class ServicesExisting(models.TextChoices):
+    """What an import does with a destination service that already exists."""
+
+    ABORT = "abort"
+    REPLACE = "replace"
+    ADD_VERSION = "add_version"
+    SKIP = "skip"
+
+
+class UpdateVersionType(models.TextChoices):
+    MAJOR = "major"
+    MINOR = "minor"
+    PATCH = "patch"
+
+
+class ImportJob(BackgroundJob):
+    """One import request: the uploaded package, the plan checked at upload, and the outcome."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="import_jobs")
+    services_modify = models.JSONField(default=list)
+    services_existing = models.CharField(
+        max_length=16, choices=ServicesExisting.choices, default=ServicesExisting.ABORT
+    )
+    dry_run = models.BooleanField(default=False)
+    upload = models.FileField(storage=package_storage, max_length=300, blank=True)
+    upload_size = models.PositiveBigIntegerField(default=0)
+    upload_sha256 = models.CharField(max_length=64, blank=True)
+    outputs = models.JSONField(default=dict)
+    warnings = models.JSONField(default=list)
+
+    class Meta(BackgroundJob.Meta):
+        indexes = [models.Index(fields=["tenant", "status"], name="importjob_tenant_status")]
+
+    def __str__(self):
+        return f"import {self.id} ({self.status})"

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
-from exports.models import ACTIVE_STATES, ExportJob, VersionFilter
+from exports.models import ACTIVE_STATES, ExportJob, ImportJob, VersionFilter
 from exports.references import NamedRef, ServiceIdRef, VersionIdRef, is_version_specific
 from sparkexport.api.errors import NotFound, Unprocessable
 from tenants.models import Folder, Service, ServiceVersion, Tenant
@@ -206,37 +206,14 @@ def _highest_matching(service: Service, ref: NamedRef, versions_of) -> ServiceVe
     return matching[-1]
 
 
-def export_jobs_visible(caller):
-    """The export jobs `caller` may see: all of the tenant's for supervisors, else its own."""
-    jobs = ExportJob.objects.filter(tenant=caller.tenant)
+def jobs_visible(model, caller):
+    """The jobs (export or import) `caller` may see: all of the tenant's for supervisors, else its own."""
+    jobs = model.objects.filter(tenant=caller.tenant)
     if caller.is_supervisor:
         return jobs
     if caller.api_key is not None:
         return jobs.filter(created_by_key=caller.api_key)
     return jobs.filter(created_by_user=caller.user)
-
-
-def export_job_get(caller, job_id: str) -> ExportJob:
-    """One visible job with what its status document needs, or JOB_NOT_FOUND."""
-    parsed = _parse_job_id(job_id)
-    job = (
-        export_jobs_visible(caller)
-        .select_related("tenant")
-        .prefetch_related(
-            Prefetch("versions", queryset=ServiceVersion.objects.select_related("service__folder"))
-        )
-        .filter(pk=parsed)
-        .first()
-        if parsed
-        else None
-    )
-    if job is None:
-        raise NotFound(
-            f"Export job {job_id} was not found in tenant '{caller.tenant.slug}', or it was "
-            "started by another caller. Use the id returned by POST export.",
-            code="JOB_NOT_FOUND",
-        )
-    return job
 
 
 def _parse_job_id(job_id: str) -> uuid.UUID | None:
@@ -246,13 +223,41 @@ def _parse_job_id(job_id: str) -> uuid.UUID | None:
         return None
 
 
-def export_jobs_for_tenant_status(caller) -> tuple[list[ExportJob], list[ExportJob]]:
+def _job_get(jobs, caller, job_id: str, kind: str, origin: str):
+    parsed = _parse_job_id(job_id)
+    job = jobs.filter(pk=parsed).first() if parsed else None
+    if job is None:
+        raise NotFound(
+            f"{kind} job {job_id} was not found in tenant '{caller.tenant.slug}', or it was "
+            f"started by another caller. Use the id returned by {origin}.",
+            code="JOB_NOT_FOUND",
+        )
+    return job
+
+
+def export_job_get(caller, job_id: str) -> ExportJob:
+    """One visible export job with what its status document needs, or JOB_NOT_FOUND."""
+    jobs = (
+        jobs_visible(ExportJob, caller)
+        .select_related("tenant")
+        .prefetch_related(
+            Prefetch("versions", queryset=ServiceVersion.objects.select_related("service__folder"))
+        )
+    )
+    return _job_get(jobs, caller, job_id, "Export", "POST export")
+
+
+def import_job_get(caller, job_id: str) -> ImportJob:
+    """One visible import job, or JOB_NOT_FOUND."""
+    jobs = jobs_visible(ImportJob, caller).select_related("tenant")
+    return _job_get(jobs, caller, job_id, "Import", "POST import")
+
+
+def jobs_for_tenant_status(model, caller) -> tuple[list, list]:
     """(in progress, finished within the past hour), newest first."""
     since = timezone.now() - RECENT_WINDOW
     jobs = list(
-        export_jobs_visible(caller).filter(
-            Q(status__in=ACTIVE_STATES) | Q(finished_at__gte=since)
-        )
+        jobs_visible(model, caller).filter(Q(status__in=ACTIVE_STATES) | Q(finished_at__gte=since))
     )
     return (
         [job for job in jobs if job.is_active],
@@ -260,5 +265,5 @@ def export_jobs_for_tenant_status(caller) -> tuple[list[ExportJob], list[ExportJ
     )
 
 
-def export_jobs_in_progress_count(tenant: Tenant) -> int:
-    return ExportJob.objects.filter(tenant=tenant, status__in=ACTIVE_STATES).count()
+def jobs_in_progress_count(model, tenant: Tenant) -> int:
+    return model.objects.filter(tenant=tenant, status__in=ACTIVE_STATES).count()

@@ -133,10 +133,10 @@ def _enqueue(job: ExportJob, timeout_seconds: int) -> None:
         raise
 
 
-def _transition(job_id, from_states, **changes) -> bool:
-    """Move the job to new values only if it is still in one of `from_states`."""
+def job_transition(model, job_id, from_states, **changes) -> bool:
+    """Move a job (export or import) to new values only if it is still in one of `from_states`."""
     return bool(
-        ExportJob.objects.filter(pk=job_id, status__in=from_states).update(
+        model.objects.filter(pk=job_id, status__in=from_states).update(
             updated_at=timezone.now(), **changes
         )
     )
@@ -144,14 +144,15 @@ def _transition(job_id, from_states, **changes) -> bool:
 
 def export_job_start(job_id) -> ExportJob | None:
     """created → in_progress; None if the job is gone or no longer waiting (e.g. cancelled)."""
-    if not _transition(job_id, [JobStatus.CREATED], status=JobStatus.IN_PROGRESS, started_at=timezone.now()):
+    if not job_transition(ExportJob, job_id, [JobStatus.CREATED], status=JobStatus.IN_PROGRESS, started_at=timezone.now()):
         return None
     return ExportJob.objects.select_related("tenant").get(pk=job_id)
 
 
 def export_job_complete(job_id, *, package_name: str, size: int, sha256: str, zip_ms: int) -> bool:
     """in_progress → closed with its package; False if the job was cancelled meanwhile."""
-    return _transition(
+    return job_transition(
+        ExportJob,
         job_id,
         [JobStatus.IN_PROGRESS],
         status=JobStatus.CLOSED,
@@ -167,7 +168,8 @@ def export_job_complete(job_id, *, package_name: str, size: int, sha256: str, zi
 def export_job_fail(job_id, code: str, message: str) -> bool:
     """Any active state → failed, with the reason in `errors`."""
     logger.warning("export %s failed: %s %s", job_id, code, message)
-    return _transition(
+    return job_transition(
+        ExportJob,
         job_id,
         ACTIVE_STATES,
         status=JobStatus.FAILED,
@@ -178,7 +180,8 @@ def export_job_fail(job_id, code: str, message: str) -> bool:
 
 def export_job_time_out(job_id, timeout_seconds: int) -> bool:
     """in_progress → closed_by_timeout."""
-    return _transition(
+    return job_transition(
+        ExportJob,
         job_id,
         ACTIVE_STATES,
         status=JobStatus.CLOSED_BY_TIMEOUT,
@@ -195,7 +198,7 @@ def export_job_time_out(job_id, timeout_seconds: int) -> bool:
 
 def export_job_cancel(job: ExportJob) -> ExportJob:
     """created/in_progress → cancelled; the worker stops before its next entry."""
-    if not _transition(job.pk, ACTIVE_STATES, status=JobStatus.CANCELLED, finished_at=timezone.now()):
+    if not job_transition(ExportJob, job.pk, ACTIVE_STATES, status=JobStatus.CANCELLED, finished_at=timezone.now()):
         job.refresh_from_db()
         raise Conflict(
             f"Export job {job.pk} has already finished with status '{job.status}', so it "

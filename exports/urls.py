@@ -1,7 +1,7 @@
 """Routes under /{tenant}/api/v4/."""
 from django.urls import path
 
-from exports.api import views
+from exports.api import import_views, views
 
 urlpatterns = [
     path("export", views.ExportCreateView.as_view(), name="export-create"),
@@ -13,4 +13,7 @@ urlpatterns = [
         views.ExportFileView.as_view(),
         name="export-file",
     ),
+    path("import", import_views.ImportCreateView.as_view(), name="import-create"),
+    path("import/status", import_views.ImportTenantStatusView.as_view(), name="import-tenant-status"),
+    path("import/<str:job_id>/status", import_views.ImportStatusView.as_view(), name="import-status"),
 ]

@@ -190,6 +190,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "exports.models.JobStatus",
         "CancelStatusEnum": ["cancelled"],
+        "ImportItemStatusEnum": ["added", "replaced", "skipped"],
     },
 }
 

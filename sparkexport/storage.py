@@ -4,6 +4,8 @@
 object's body stream there; the filesystem backend streams from the file as it is.
 """
 import os
+import tempfile
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.files import File
@@ -33,6 +35,36 @@ def iter_stored_file(storage, name: str, chunk_size: int = 1 << 20):
             yield chunk
     finally:
         stream.close()
+
+
+@contextmanager
+def local_path(storage, name: str, work_dir: str | None = None):
+    """A local path of a stored file: the file itself on disk, else a streamed temporary copy."""
+    try:
+        path = storage.path(name)
+    except NotImplementedError:  # remote storage (S3) has no local path
+        path = None
+    if path is not None:
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(dir=work_dir, suffix=".zip") as copy:
+        for chunk in iter_stored_file(storage, name):
+            copy.write(chunk)
+        copy.flush()
+        yield copy.name
+
+
+@contextmanager
+def uploaded_file_path(upload):
+    """A local path of an uploaded file, whether Django kept it in memory or on disk."""
+    if hasattr(upload, "temporary_file_path"):
+        yield upload.temporary_file_path()
+        return
+    with tempfile.NamedTemporaryFile(suffix=".upload") as copy:
+        for chunk in upload.chunks():
+            copy.write(chunk)
+        copy.flush()
+        yield copy.name
 
 
 class LocalFile(File):

@@ -15,7 +15,6 @@ def health(request):
 urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
-    path("django-rq/", include("django_rq.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path(

@@ -115,6 +115,18 @@ def apikey_create(
     return api_key, f"{prefix}.{secret}"
 
 
+def apikey_revoke(*, api_key: ApiKey) -> bool:
+    """Revoke a live API key; False if it was already revoked."""
+    return bool(
+        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    )
+
+
+def oauth_client_revoke(*, client: OAuthClient) -> None:
+    """Delete the client's OAuth application, with its tokens and the tenant binding."""
+    Application.objects.filter(pk=client.application_id).delete()
+
+
 def oauth_client_create(
     *, tenant: Tenant, name: str, username: str, rotate: bool = False
 ) -> tuple[OAuthClient, str, str]:

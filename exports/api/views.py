@@ -17,8 +17,8 @@ from exports.downloads import download_token_valid
 from exports.models import ExportJob, JobStatus, package_storage
 from exports.selectors import (
     export_job_get,
-    export_jobs_for_tenant_status,
-    export_jobs_in_progress_count,
+    jobs_for_tenant_status,
+    jobs_in_progress_count,
 )
 from exports.services import export_job_cancel, export_job_create
 from sparkexport.api.errors import Conflict, Forbidden, NotFound, PackageExpired
@@ -100,13 +100,13 @@ class ExportTenantStatusView(TenantExportAPIView):
     )
     def get(self, request, tenant):
         caller = request.caller
-        in_progress, recent = export_jobs_for_tenant_status(caller)
+        in_progress, recent = jobs_for_tenant_status(ExportJob, caller)
         document = {
             "in_progress_exports": in_progress,
             "recent_exports": recent,
             "tenant": {
                 "configuration": {"export_api_job_limit": caller.tenant.export_api_job_limit},
-                "status": {"export_api_jobs_in_progress": export_jobs_in_progress_count(caller.tenant)},
+                "status": {"export_api_jobs_in_progress": jobs_in_progress_count(ExportJob, caller.tenant)},
             },
         }
         return Response(TenantExportStatusSerializer(document).data)

@@ -56,6 +56,11 @@ class Conflict(ApplicationError):
     type = "conflict"
 
 
+class PayloadTooLarge(ApplicationError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    code = "EXCEEDED_FILE_SIZE"
+
+
 class PackageExpired(ApplicationError):
     status_code = status.HTTP_410_GONE
     type = "not_found"

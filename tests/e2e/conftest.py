@@ -35,13 +35,13 @@ def manage(*args, timeout=120) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def start_worker(redis_queue, tmp_path):
-    """Start `manage.py rqworker exports` (a real forking worker); stopped at teardown."""
+    """Start `manage.py rqworker exports imports` (a real forking worker); stopped at teardown."""
     processes = []
 
     def start():
         log = open(tmp_path / f"worker-{len(processes)}.log", "w")
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "rqworker", "exports"],
+            [sys.executable, "manage.py", "rqworker", "exports", "imports"],
             cwd=ROOT,
             env=process_env(),
             stdout=log,

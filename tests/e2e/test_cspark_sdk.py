@@ -80,3 +80,27 @@ def test_sdk_exports_with_oauth_client_credentials(live_server, tenant, catalog,
     assert job.created_by == "ci-robot@example.com"
     described = client.impex.exports.describe().data
     assert described["recent_exports"][0]["id"] == str(job.pk)
+
+
+def test_sdk_imports_an_exported_package_into_another_tenant(live_server, tenant, other_tenant, catalog, start_worker):
+    from tenants.models import Folder, ServiceVersion
+
+    start_worker()
+    exporter = sdk_client(live_server, api_key=make_api_key(tenant, name="sdk-key"))
+    package = exporter.impex.exp(folders=["pricing"], version_filter="all", max_retries=20, retry_interval=0.2)[0].buffer
+    Folder.objects.create(tenant=other_tenant, name="pricing")
+    importer = Client(
+        base_url=BaseUrl(url=live_server.url, tenant=other_tenant.slug),
+        api_key=make_api_key(other_tenant, name="sdk-importer"),
+        logger=False,
+    )
+
+    # The SDK's own defaults: services_existing add_version, update_version_type minor.
+    status = importer.impex.imp(destination="pricing/quote", file=io.BytesIO(package), max_retries=20, retry_interval=0.2)
+
+    assert status.data["status"] == "closed"
+    assert [row["status"] for row in status.data["outputs"]["service_versions"]] == ["added"] * 3
+    imported = ServiceVersion.objects.filter(service__folder__tenant=other_tenant).order_by("major", "minor")
+    assert [v.version for v in imported] == ["1.0.0", "1.1.0", "1.2.0"]
+    described = importer.impex.imports.describe().data
+    assert described["recent_imports"][0]["id"] == status.data["id"]

@@ -1,0 +1,87 @@
+"""The v4 import endpoints: thin views over the import services and selectors."""
+from drf_spectacular.utils import extend_schema
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exports.api.import_serializers import (
+    ImportStatusSerializer,
+    ImportUploadSerializer,
+    TenantImportStatusSerializer,
+)
+from exports.api.views import errors
+from exports.import_services import import_job_create
+from exports.models import ImportJob
+from exports.selectors import import_job_get, jobs_for_tenant_status, jobs_in_progress_count
+from sparkexport.api.tenancy import IsTenantCaller
+from tenants.models import Permission
+
+TAGS = ["import"]
+
+
+class TenantImportAPIView(APIView):
+    """Base of every import endpoint: a caller of the URL's tenant allowed to import."""
+
+    permission_classes = [IsTenantCaller]
+    required_permissions = (Permission.IMPORTS,)
+
+    def status_document(self, job: ImportJob) -> Response:
+        return Response(ImportStatusSerializer(job, context={"request": self.request}).data)
+
+
+class ImportCreateView(TenantImportAPIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="import_create",
+        summary="Upload a package and create an import job (or a dry run)",
+        request={"multipart/form-data": ImportUploadSerializer},
+        responses={200: ImportStatusSerializer, **errors(400, 401, 403, 404, 409, 413, 422, 429, 503)},
+    )
+    def post(self, request, tenant):
+        serializer = ImportUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = import_job_create(
+            caller=request.caller,
+            upload=data["upload"],
+            services_modify=data["inputs"]["services_modify"],
+            services_existing=data["services_existing"],
+            source_system=data["source_system"],
+            correlation_id=data["correlation_id"],
+            dry_run=data["dry_run"],
+        )
+        return self.status_document(import_job_get(request.caller, job.pk))
+
+
+class ImportStatusView(TenantImportAPIView):
+    @extend_schema(
+        tags=TAGS,
+        operation_id="import_status",
+        summary="Status of one import job",
+        responses={200: ImportStatusSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, tenant, job_id):
+        return self.status_document(import_job_get(request.caller, job_id))
+
+
+class ImportTenantStatusView(TenantImportAPIView):
+    @extend_schema(
+        tags=TAGS,
+        operation_id="import_tenant_status",
+        summary="Import jobs in progress and of the past hour",
+        responses={200: TenantImportStatusSerializer, **errors(401, 403)},
+    )
+    def get(self, request, tenant):
+        caller = request.caller
+        in_progress, recent = jobs_for_tenant_status(ImportJob, caller)
+        document = {
+            "in_progress_imports": in_progress,
+            "recent_imports": recent,
+            "tenant": {
+                "configuration": {"import_api_job_limit": caller.tenant.import_api_job_limit},
+                "status": {"import_api_jobs_in_progress": jobs_in_progress_count(ImportJob, caller.tenant)},
+            },
+        }
+        return Response(TenantImportStatusSerializer(document).data)

@@ -1,0 +1,254 @@
+"""The plan of an import: where each package service goes and what happens to it.
+
+The same plan is computed at upload (to refuse an import that cannot succeed, and to answer
+a dry run) and again by the worker inside its transaction, against the catalog as it is then.
+"""
+import uuid
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+
+from exports.models import ServicesExisting, UpdateVersionType
+from exports.package_reader import Package, PackageVersion
+from exports.references import NamedRef, parse_service_reference
+from sparkexport.api.errors import Conflict, InvalidRequest, InvalidServiceUri, NotFound
+from tenants.models import Folder, Service, ServiceVersion, Tenant
+from tenants.naming import parse_semver
+
+
+class ItemStatus:
+    ADDED = "added"
+    REPLACED = "replaced"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class PlannedVersion:
+    source: PackageVersion
+    version: str
+    version_id: uuid.UUID
+    status: str
+
+
+@dataclass
+class PlannedService:
+    source_folder: str
+    source_service: str
+    source_service_id: str
+    folder: Folder
+    name: str
+    service_id: uuid.UUID
+    existing: Service | None
+    status: str
+    versions: list[PlannedVersion] = field(default_factory=list)
+
+
+def _semver_key(version: str) -> tuple[int, int, int]:
+    return parse_semver(version) or (0, 0, 0)
+
+
+def _bump(version: tuple[int, int, int], kind: str) -> tuple[int, int, int]:
+    major, minor, patch = version
+    if kind == UpdateVersionType.MAJOR:
+        return (major + 1, 0, 0)
+    if kind == UpdateVersionType.PATCH:
+        return (major, minor, patch + 1)
+    return (major, minor + 1, 0)
+
+
+def _named(raw: str, what: str, allow_version: bool) -> NamedRef:
+    ref = parse_service_reference(raw)
+    if not isinstance(ref, NamedRef) or (ref.version is not None and not allow_version):
+        raise InvalidServiceUri(
+            f"{what} {raw!r} must name a service as 'folder/service'"
+            + (" (optionally with [version])." if allow_version else "."),
+            details={"reference": raw},
+        )
+    return ref
+
+
+@dataclass(frozen=True)
+class Mapping:
+    source: NamedRef
+    destination: NamedRef
+    update_version_type: str
+
+    @property
+    def destination_key(self) -> tuple[str, str]:
+        return (self.destination.folder, self.destination.service)
+
+
+def parse_mappings(services_modify: list[dict]) -> list[Mapping]:
+    """services_modify items as (source, destination, bump), destinations distinct."""
+    mappings = []
+    for item in services_modify:
+        source = _named(item["service_uri_source"], "service_uri_source", allow_version=True)
+        destination_raw = item.get("service_uri_destination") or source.uri
+        destination = _named(destination_raw, "service_uri_destination", allow_version=False)
+        mappings.append(
+            Mapping(source, destination, item.get("update_version_type") or UpdateVersionType.MINOR)
+        )
+    destinations = [m.destination.uri for m in mappings]
+    repeated = sorted({uri for uri in destinations if destinations.count(uri) > 1})
+    if repeated:
+        raise InvalidRequest(
+            f"Two services_modify items import into {repeated[0]}; give each a distinct "
+            "service_uri_destination.",
+            details={"destinations": repeated},
+        )
+    return mappings
+
+
+def _package_versions(package: Package, source: NamedRef) -> list[PackageVersion]:
+    versions = [
+        v
+        for v in package.versions
+        if (v.folder, v.service) == (source.folder, source.service)
+        and (source.version is None or _semver_key(v.version)[: len(source.version)] == source.version)
+    ]
+    if not versions:
+        held = sorted({f"{v.folder}/{v.service}" for v in package.versions})
+        raise NotFound(
+            f"The package holds no {source.raw}; it holds {', '.join(held[:10]) or 'no services'}.",
+            code="SERVICE_NOT_FOUND",
+            details={"service_uri_source": source.raw},
+        )
+    return versions
+
+
+def _destination_folders(tenant: Tenant, mappings: list[Mapping]) -> dict[str, Folder]:
+    names = {m.destination.folder for m in mappings}
+    folders = {f.name: f for f in Folder.objects.filter(tenant=tenant, name__in=names)}
+    missing = sorted(names - folders.keys())
+    if missing:
+        raise NotFound(
+            f"Destination folder '{missing[0]}' does not exist in tenant '{tenant.slug}'. "
+            "Create it first, or import into an existing folder.",
+            code="FOLDER_NOT_FOUND",
+            details={"folders": missing},
+        )
+    return folders
+
+
+def _existing_services(tenant: Tenant, mappings: list[Mapping]) -> dict[tuple[str, str], Service]:
+    wanted = Q()
+    for m in mappings:
+        wanted |= Q(folder__name=m.destination.folder, name=m.destination.service)
+    services = (
+        Service.objects.filter(wanted, folder__tenant=tenant)
+        .select_related("folder")
+        .prefetch_related("versions")
+    )
+    return {(s.folder.name, s.name): s for s in services}
+
+
+def import_plan_build(
+    *, tenant: Tenant, package: Package, services_modify: list[dict], services_existing: str
+) -> list[PlannedService]:
+    """Where every selected package service goes; refuses what cannot be imported."""
+    mappings = parse_mappings(services_modify)
+    sources = {id(m): _package_versions(package, m.source) for m in mappings}
+    folders = _destination_folders(tenant, mappings)
+    existing = _existing_services(tenant, mappings)
+
+    if services_existing == ServicesExisting.ABORT:
+        clashes = sorted(m.destination.uri for m in mappings if m.destination_key in existing)
+        if clashes:
+            raise Conflict(
+                f"Service {clashes[0]} already exists in tenant '{tenant.slug}', and "
+                "services_existing is 'abort'. Choose 'replace', 'add_version' or 'skip', or "
+                "import into another service_uri_destination.",
+                code="SERVICE_EXISTS",
+                details={"services": clashes},
+            )
+
+    # Versions that a replace deletes free their ids for the package's versions.
+    replaced_ids = set()
+    if services_existing == ServicesExisting.REPLACE:
+        for m in mappings:
+            if m.destination_key in existing:
+                replaced_ids |= {v.version_id for v in existing[m.destination_key].versions.all()}
+    wanted_ids = {uuid.UUID(v.version_id) for vs in sources.values() for v in vs}
+    taken_ids = set(
+        ServiceVersion.objects.filter(version_id__in=wanted_ids).values_list("version_id", flat=True)
+    ) - replaced_ids
+    wanted_service_ids = {uuid.UUID(vs[0].service_id) for vs in sources.values()}
+    taken_service_ids = set(
+        Service.objects.filter(service_id__in=wanted_service_ids).values_list("service_id", flat=True)
+    )
+
+    def keep(value: str, taken: set) -> uuid.UUID:
+        candidate = uuid.UUID(value)
+        if candidate in taken:
+            return uuid.uuid4()
+        taken.add(candidate)
+        return candidate
+
+    plan = []
+    for m in mappings:
+        versions = sources[id(m)]
+        service = existing.get(m.destination_key)
+        item = PlannedService(
+            source_folder=m.source.folder,
+            source_service=m.source.service,
+            source_service_id=versions[0].service_id,
+            folder=folders[m.destination.folder],
+            name=m.destination.service,
+            service_id=service.service_id if service else keep(versions[0].service_id, taken_service_ids),
+            existing=service,
+            status=ItemStatus.ADDED,
+        )
+        if service is not None and services_existing == ServicesExisting.SKIP:
+            item.status = ItemStatus.SKIPPED
+            item.versions = [
+                PlannedVersion(v, v.version, uuid.UUID(v.version_id), ItemStatus.SKIPPED) for v in versions
+            ]
+        elif service is not None and services_existing == ServicesExisting.ADD_VERSION:
+            highest = max((existing_v.semver for existing_v in service.versions.all()), default=(0, 0, 0))
+            for v in versions:
+                highest = _bump(highest, m.update_version_type)
+                number = ".".join(str(part) for part in highest)
+                item.versions.append(PlannedVersion(v, number, keep(v.version_id, taken_ids), ItemStatus.ADDED))
+        else:
+            status = ItemStatus.REPLACED if service is not None else ItemStatus.ADDED
+            item.status = status
+            item.versions = [
+                PlannedVersion(v, v.version, keep(v.version_id, taken_ids), status) for v in versions
+            ]
+        plan.append(item)
+    return plan
+
+
+def plan_outputs(plan: list[PlannedService]) -> dict:
+    """outputs.services[] and outputs.service_versions[] of the import status document."""
+    services, versions = [], []
+    for item in plan:
+        destination = {
+            "service_uri_destination": f"{item.folder.name}/{item.name}",
+            "folder_destination": item.folder.name,
+            "service_destination": item.name,
+            "service_id_destination": str(item.service_id),
+        }
+        source = {
+            "service_uri_source": f"{item.source_folder}/{item.source_service}",
+            "folder_source": item.source_folder,
+            "service_source": item.source_service,
+            "service_id_source": item.source_service_id,
+        }
+        services.append({**source, **destination, "status": item.status})
+        for planned in item.versions:
+            v = planned.source
+            versions.append(
+                {
+                    **source,
+                    "service_uri_source": f"{v.folder}/{v.service}[{v.version}]",
+                    "version_source": v.version,
+                    "version_id_source": v.version_id,
+                    **destination,
+                    "service_uri_destination": f"{item.folder.name}/{item.name}[{planned.version}]",
+                    "version_destination": planned.version,
+                    "version_id_destination": str(planned.version_id),
+                    "status": planned.status,
+                }
+            )
+    return {"services": services, "service_versions": versions}

@@ -1,0 +1,264 @@
+"""Import job services: check an upload, plan it, and apply it all or nothing."""
+import logging
+import os
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from exports.import_plan import ItemStatus, PlannedService, import_plan_build, plan_outputs
+from exports.models import ACTIVE_STATES, ImportJob, JobStatus, package_storage
+from exports.package_reader import InvalidPackage, Package, open_member, read_package
+from exports.services import JOB_LIMIT_RETRY_AFTER_SECONDS, RQ_TIMEOUT_GRACE_SECONDS, job_transition
+from sparkexport import queue
+from sparkexport.api.errors import ApplicationError, JobLimitReached, PayloadTooLarge, Unprocessable
+from sparkexport.storage import local_path, uploaded_file_path
+from tenants.models import MB, Service, ServiceVersion, Tenant
+
+logger = logging.getLogger(__name__)
+
+IMPORTS_QUEUE = "imports"
+# The package's members may be at most this much larger, uncompressed, than the upload.
+UNCOMPRESSED_FACTOR = 4
+
+
+def _read(path: str, tenant: Tenant) -> Package:
+    try:
+        return read_package(path, max_uncompressed_bytes=tenant.max_package_bytes * UNCOMPRESSED_FACTOR)
+    except InvalidPackage as exc:
+        raise Unprocessable(str(exc), code="INVALID_IMPORT_ZIP") from None
+
+
+def _check_size(tenant: Tenant, size: int) -> None:
+    if size > tenant.max_package_bytes:
+        raise PayloadTooLarge(
+            f"The uploaded file size of {size / MB:.1f} MB exceeds the upload limit of "
+            f"{tenant.max_package_bytes / MB:.0f} MB. Export fewer services per package.",
+            code="EXCEEDED_FILE_SIZE",
+            details={"size_bytes": size, "limit_bytes": tenant.max_package_bytes},
+        )
+
+
+def import_job_create(
+    *,
+    caller,
+    upload,
+    services_modify: list[dict],
+    services_existing: str,
+    source_system: str | None = None,
+    correlation_id: str | None = None,
+    dry_run: bool = False,
+    enqueue: bool = True,
+) -> ImportJob:
+    """Check the upload and the plan, then queue the import (or, for a dry run, just answer the plan).
+
+    With enqueue=False the caller runs the job itself (the import_run command).
+    """
+    tenant = caller.tenant
+    _check_size(tenant, upload.size)
+    with uploaded_file_path(upload) as path:
+        package = _read(path, tenant)
+        plan = import_plan_build(
+            tenant=tenant, package=package, services_modify=services_modify, services_existing=services_existing
+        )
+        fields = dict(
+            tenant=tenant,
+            created_by=caller.label,
+            created_by_user=caller.user,
+            created_by_key=caller.api_key,
+            services_modify=services_modify,
+            services_existing=services_existing,
+            source_system=source_system,
+            correlation_id=correlation_id,
+            upload_size=upload.size,
+            outputs=plan_outputs(plan),
+            warnings=_unselected_warnings(package, plan),
+        )
+        if dry_run:
+            now = timezone.now()
+            return ImportJob.objects.create(
+                **fields, dry_run=True, status=JobStatus.CLOSED, started_at=now, finished_at=now
+            )
+        return _create_and_queue(tenant, fields, path, enqueue)
+
+
+def _unselected_warnings(package: Package, plan: list[PlannedService]) -> list[dict]:
+    selected = {(item.source_folder, item.source_service) for item in plan}
+    left_out = sorted({f"{v.folder}/{v.service}" for v in package.versions} - {f"{f}/{s}" for f, s in selected})
+    return [
+        {"code": "SERVICE_NOT_SELECTED", "message": f"{uri} is in the package but not in services_modify, so it was not imported."}
+        for uri in left_out
+    ]
+
+
+def _create_and_queue(tenant: Tenant, fields: dict, path: str, enqueue: bool) -> ImportJob:
+    storage = package_storage()
+    stored_name = None
+    try:
+        with transaction.atomic():
+            locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+            running = ImportJob.objects.filter(tenant=locked, status__in=ACTIVE_STATES).count()
+            if running >= locked.import_api_job_limit:
+                raise JobLimitReached(
+                    f"Tenant '{tenant.slug}' already runs {running} import job(s), its limit is "
+                    f"{locked.import_api_job_limit}. Retry when a job has finished.",
+                    headers={"Retry-After": str(JOB_LIMIT_RETRY_AFTER_SECONDS)},
+                )
+            job = ImportJob.objects.create(**fields)
+            with open(path, "rb") as handle:
+                stored_name = storage.save(f"imports/{tenant.slug}/{job.pk}.zip", File(handle))
+            ImportJob.objects.filter(pk=job.pk).update(upload=stored_name)
+            if enqueue:
+                transaction.on_commit(lambda: _enqueue(job, locked.job_timeout_seconds))
+    except queue.QueueUnavailable:
+        import_job_discard_upload(job)
+        raise queue.unavailable_error() from None
+    except BaseException:
+        if stored_name:  # the row was rolled back with it
+            storage.delete(stored_name)
+        raise
+    job.refresh_from_db()
+    logger.info("import %s created by %s in %s", job.pk, job.created_by, tenant)
+    return job
+
+
+def _enqueue(job: ImportJob, timeout_seconds: int) -> None:
+    try:
+        queue.enqueue(
+            IMPORTS_QUEUE,
+            "exports.jobs.run_import_job",
+            job_id=str(job.pk),
+            timeout=timeout_seconds + RQ_TIMEOUT_GRACE_SECONDS,
+            on_failure="exports.jobs.on_import_job_failure",
+        )
+    except queue.QueueUnavailable:
+        import_job_fail(job.pk, "SERVICE_UNAVAILABLE", "The job queue was unreachable.")
+        raise
+
+
+def import_job_start(job_id) -> ImportJob | None:
+    """created → in_progress; None if the job is no longer waiting."""
+    if not job_transition(ImportJob, job_id, [JobStatus.CREATED], status=JobStatus.IN_PROGRESS, started_at=timezone.now()):
+        return None
+    return ImportJob.objects.select_related("tenant").get(pk=job_id)
+
+
+def import_job_complete(job_id, outputs: dict) -> bool:
+    return job_transition(
+        ImportJob, job_id, [JobStatus.IN_PROGRESS], status=JobStatus.CLOSED, finished_at=timezone.now(), outputs=outputs, errors=None
+    )
+
+
+def import_job_fail(job_id, code: str, message: str) -> bool:
+    """Any active state → failed; the message says that nothing was imported."""
+    logger.warning("import %s failed: %s %s", job_id, code, message)
+    return job_transition(
+        ImportJob,
+        job_id,
+        ACTIVE_STATES,
+        status=JobStatus.FAILED,
+        finished_at=timezone.now(),
+        errors=[{"code": code, "message": message}],
+    )
+
+
+def import_job_discard_upload(job: ImportJob) -> None:
+    """Delete the stored upload of a job that has finished with it."""
+    name = ImportJob.objects.filter(pk=job.pk).values_list("upload", flat=True).first()
+    if name:
+        package_storage().delete(name)
+        ImportJob.objects.filter(pk=job.pk).update(upload="")
+
+
+def import_job_apply(job: ImportJob) -> dict:
+    """Write the planned services and versions in one transaction; on failure, nothing stays.
+
+    Files are stored before the transaction commits and deleted if it does not; files of
+    replaced versions are deleted only after it commits.
+    """
+    storage = package_storage()
+    saved: list[str] = []
+    with local_path(storage, job.upload.name) as path:
+        package = _read(path, job.tenant)
+        try:
+            with transaction.atomic():
+                plan = import_plan_build(
+                    tenant=job.tenant,
+                    package=package,
+                    services_modify=job.services_modify,
+                    services_existing=job.services_existing,
+                )
+                replaced_files = []
+                for item in plan:
+                    replaced_files += _apply(item, path, saved, author=job.created_by)
+                transaction.on_commit(lambda: [default_storage.delete(name) for name in replaced_files])
+        except BaseException:
+            for name in saved:
+                default_storage.delete(name)
+            raise
+    return plan_outputs(plan)
+
+
+def _apply(item: PlannedService, package_path: str, saved: list[str], author: str) -> list[str]:
+    """Write one planned service; answers the stored files of the versions it replaced."""
+    if item.status == ItemStatus.SKIPPED:
+        return []
+    service = item.existing or Service.objects.create(folder=item.folder, name=item.name, service_id=item.service_id)
+    replaced = []
+    if item.status == ItemStatus.REPLACED:
+        for old in service.versions.all():
+            replaced += [name for name in (old.workbook.name, old.neuron.name) if name]
+        service.versions.all().delete()
+    for planned in item.versions:
+        _add_version(service, planned, package_path, saved, author)
+    return replaced
+
+
+def _add_version(service: Service, planned, package_path: str, saved: list[str], author: str) -> None:
+    source = planned.source
+    metadata = source.metadata
+    major, minor, patch = (int(part) for part in planned.version.split("."))
+    version = ServiceVersion(
+        service=service,
+        version=planned.version,
+        major=major,
+        minor=minor,
+        patch=patch,
+        version_id=planned.version_id,
+        release_note=metadata.get("release_note") or "",
+        tags=metadata.get("tags") or [],
+        effective_start_date=parse_datetime(metadata.get("effective_start_date") or ""),
+        effective_end_date=parse_datetime(metadata.get("effective_end_date") or ""),
+        compiler_version=metadata.get("compiler_version") or "",
+        author=metadata.get("author") or author,
+        workbook_name=os.path.basename(source.workbook.path),
+        workbook_size=source.workbook.size,
+        workbook_sha256=source.workbook.sha256,
+        neuron_size=source.neuron.size,
+        neuron_sha256=source.neuron.sha256,
+    )
+    for field, member, name in (
+        (version.workbook, source.workbook, version.workbook_name),
+        (version.neuron, source.neuron, "neuron.zip"),
+    ):
+        with open_member(package_path, member) as stream:
+            field.save(name, File(stream, name=name), save=False)
+        saved.append(field.name)
+    version.save()
+
+
+def import_job_run(job: ImportJob) -> None:
+    """Apply a started job and close it; failures end it `failed` with why (nothing imported)."""
+    try:
+        outputs = import_job_apply(job)
+    except ApplicationError as exc:
+        import_job_fail(job.pk, exc.code, f"{exc.message} Nothing was imported.")
+        return
+    except OSError as exc:
+        import_job_fail(job.pk, "STORAGE_ERROR", f"Writing storage failed ({exc}); nothing was imported.")
+        return
+    finally:
+        import_job_discard_upload(job)
+    import_job_complete(job.pk, outputs)
