@@ -382,6 +382,14 @@ def _check_bombs(
     # data must end before the next member's local header (or the central directory) starts.
     ordered = sorted(infos, key=lambda info: info.header_offset)
     start_dir = getattr(zf, "start_dir", None)
+    # A package starts with its first entry. Anything before it means zipfile found the
+    # end record of some other archive: a truncated package whose stored neuron.zip ends
+    # with an end record of its own, or bytes prepended to the upload.
+    if ordered and ordered[0].header_offset != 0:
+        raise InvalidPackage(
+            "The package is truncated or corrupt: it does not start with its first entry "
+            f"(the upload may have been cut off). {_EXPORT_AGAIN}"
+        )
     for index, info in enumerate(ordered):
         fh.seek(info.header_offset)
         header = fh.read(_LOCAL_HEADER.size)
