@@ -13,7 +13,7 @@ from exports.models import ACTIVE_STATES, ImportJob, JobStatus, package_storage
 from exports.package_reader import InvalidPackage, Package, open_member, read_package
 from exports.services import JOB_LIMIT_RETRY_AFTER_SECONDS, RQ_TIMEOUT_GRACE_SECONDS, job_transition
 from sparkexport import queue
-from sparkexport.api.errors import ApplicationError, JobLimitReached, PayloadTooLarge, Unprocessable
+from sparkexport.api.errors import ApplicationError, Conflict, JobLimitReached, PayloadTooLarge, Unprocessable
 from sparkexport.storage import local_path, uploaded_file_path
 from tenants.models import MB, Service, ServiceVersion, Tenant
 
@@ -165,18 +165,22 @@ def import_job_fail(job_id, code: str, message: str) -> bool:
 
 
 def import_job_discard_upload(job: ImportJob) -> None:
-    """Delete the stored upload of a job that has finished with it."""
+    """Delete the stored upload of a job (past retention, or when it could not be queued)."""
     name = ImportJob.objects.filter(pk=job.pk).values_list("upload", flat=True).first()
     if name:
         package_storage().delete(name)
         ImportJob.objects.filter(pk=job.pk).update(upload="")
 
 
-def import_job_apply(job: ImportJob) -> dict:
-    """Write the planned services and versions in one transaction; on failure, nothing stays.
+class ImportCancelled(Exception):
+    """The job was cancelled while it was being applied; everything was rolled back."""
 
-    Files are stored before the transaction commits and deleted if it does not; files of
-    replaced versions are deleted only after it commits.
+
+def import_job_apply(job: ImportJob) -> dict:
+    """Write the planned services and versions and close the job, in one transaction.
+
+    On failure nothing stays: files are stored before the transaction commits and deleted
+    if it does not; files of replaced versions are deleted only after it commits.
     """
     storage = package_storage()
     saved: list[str] = []
@@ -193,6 +197,10 @@ def import_job_apply(job: ImportJob) -> dict:
                 replaced_files = []
                 for item in plan:
                     replaced_files += _apply(item, path, saved, author=job.created_by)
+                # Closing the job in the same transaction serialises it with a cancel: a
+                # cancel that came first makes this update match nothing, and all is undone.
+                if not import_job_complete(job.pk, plan_outputs(plan)):
+                    raise ImportCancelled(job.pk)
                 transaction.on_commit(lambda: [default_storage.delete(name) for name in replaced_files])
         except BaseException:
             for name in saved:
@@ -250,15 +258,44 @@ def _add_version(service: Service, planned, package_path: str, saved: list[str],
 
 
 def import_job_run(job: ImportJob) -> None:
-    """Apply a started job and close it; failures end it `failed` with why (nothing imported)."""
+    """Apply a started job; failures end it `failed` with why (nothing imported)."""
     try:
-        outputs = import_job_apply(job)
+        import_job_apply(job)
+    except ImportCancelled:
+        logger.info("import %s was cancelled while it ran; rolled back", job.pk)
     except ApplicationError as exc:
         import_job_fail(job.pk, exc.code, f"{exc.message} Nothing was imported.")
-        return
     except OSError as exc:
         import_job_fail(job.pk, "STORAGE_ERROR", f"Writing storage failed ({exc}); nothing was imported.")
-        return
-    finally:
-        import_job_discard_upload(job)
-    import_job_complete(job.pk, outputs)
+
+
+def import_job_cancel(job: ImportJob) -> ImportJob:
+    """created/in_progress → cancelled; a running import is rolled back before it commits."""
+    if not job_transition(ImportJob, job.pk, ACTIVE_STATES, status=JobStatus.CANCELLED, finished_at=timezone.now()):
+        job.refresh_from_db()
+        raise Conflict(
+            f"Import job {job.pk} has already finished with status '{job.status}', so it cannot be cancelled.",
+            code="JOB_NOT_CANCELLABLE",
+            details={"status": job.status},
+        )
+    job.refresh_from_db()
+    return job
+
+
+def import_job_rerun(job: ImportJob, *, caller) -> ImportJob:
+    """A new import of the same stored upload with the same request, through the same checks."""
+    if not job.upload:
+        raise Conflict(
+            f"Import job {job.pk} kept no upload (a dry run, or purged after the retention "
+            "period); upload the package again.",
+            code="UPLOAD_EXPIRED",
+        )
+    with local_path(package_storage(), job.upload.name) as path, open(path, "rb") as handle:
+        return import_job_create(
+            caller=caller,
+            upload=File(handle, name=os.path.basename(path)),
+            services_modify=job.services_modify,
+            services_existing=job.services_existing,
+            source_system=job.source_system,
+            correlation_id=job.correlation_id,
+        )

@@ -15,7 +15,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
-from exports.models import ACTIVE_STATES, ExportJob, JobStatus, package_storage
+from exports.import_services import import_job_discard_upload
+from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
 from exports.services import EXPORTS_QUEUE, export_job_fail, export_job_time_out
 from sparkexport.storage import iter_stored_file
 
@@ -103,26 +104,38 @@ def export_package_delete(job: ExportJob) -> int:
     return freed
 
 
-def packages_older_than(age: timedelta, now=None):
-    now = now or timezone.now()
-    return ExportJob.objects.exclude(package="").filter(finished_at__lt=now - age)
+def _finished_before(model, cutoff):
+    return model.objects.exclude(status__in=ACTIVE_STATES).filter(finished_at__lt=cutoff)
 
 
-def exports_purge(*, older_than: timedelta, apply: bool, delete_rows: bool = False, now=None) -> dict:
-    """Delete packages (and, with delete_rows, finished job rows) past the retention period."""
-    now = now or timezone.now()
-    jobs = list(packages_older_than(older_than, now))
-    report = {"packages": len(jobs), "bytes": sum(job.file_size or 0 for job in jobs), "rows": 0}
-    old_rows = ExportJob.objects.exclude(status__in=ACTIVE_STATES).filter(
-        finished_at__lt=now - older_than
-    )
+def exports_purge(
+    *, older_than: timedelta, apply: bool, delete_rows: bool = False, now=None, progress=None
+) -> dict:
+    """Delete export packages and import uploads (and, with delete_rows, job rows) past retention.
+
+    `progress` is called once per file deleted.
+    """
+    cutoff = (now or timezone.now()) - older_than
+    packages = list(_finished_before(ExportJob, cutoff).exclude(package=""))
+    uploads = list(_finished_before(ImportJob, cutoff).exclude(upload=""))
+    report = {
+        "packages": len(packages),
+        "uploads": len(uploads),
+        "bytes": sum(job.file_size or 0 for job in packages) + sum(job.upload_size for job in uploads),
+        "rows": 0,
+    }
     if delete_rows:
-        report["rows"] = old_rows.count()
+        report["rows"] = sum(_finished_before(model, cutoff).count() for model in (ExportJob, ImportJob))
     if apply:
-        for job in jobs:
+        for job in packages:
             export_package_delete(job)
+            progress and progress()
+        for job in uploads:
+            import_job_discard_upload(job)
+            progress and progress()
         if delete_rows:
-            old_rows.delete()
+            for model in (ExportJob, ImportJob):
+                _finished_before(model, cutoff).delete()
     return report
 
 

@@ -1,5 +1,6 @@
 """Import through the API and a real worker: round trips, every services_existing mode, dry runs, all or nothing."""
 import io
+from datetime import timedelta
 import shutil
 import json
 import zipfile
@@ -8,9 +9,14 @@ from pathlib import Path
 import django_rq
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.utils import timezone
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from exports.models import ImportJob
+from exports.import_services import import_job_cancel, import_job_rerun, import_job_run, import_job_start
+from exports.models import ImportJob, JobStatus
+from sparkexport.api.errors import Conflict
+from sparkexport.api.tenancy import Caller
 from tenants.models import Folder, Service, ServiceVersion
 from tests.conftest import SparkClient
 from tests.factories import ServiceVersionFactory, make_api_key
@@ -71,7 +77,7 @@ def test_round_trip_gives_byte_identical_workbooks_and_neuron_packages(source, d
     assert len(status["outputs"]["service_versions"]) == 4
     again = export_all(dest, django_capture_on_commit_callbacks)
     assert members(again) == members(source)
-    assert ImportJob.objects.get().upload.name == ""  # the upload is discarded once applied
+    assert ImportJob.objects.get().upload.name  # kept for re-runs until exports_purge
 
 
 def test_source_version_ids_are_kept_where_free(source, dest, tenant, django_capture_on_commit_callbacks):
@@ -256,3 +262,57 @@ def test_a_failure_half_way_leaves_nothing_behind(source, dest, tenant, other_te
     assert status["errors"][0]["code"] == "STORAGE_ERROR"
     assert "nothing was imported" in status["errors"][0]["message"]
     assert catalog_state(other_tenant) == before
+
+
+def test_cancelled_before_it_runs_the_import_is_skipped(source, dest, other_tenant, django_capture_on_commit_callbacks):
+    response = post_import(dest, django_capture_on_commit_callbacks, source, {"inputs": modify(("claims/triage", None))})
+    job = ImportJob.objects.get(pk=response.json()["id"])
+    import_job_cancel(job)
+    before = catalog_state(other_tenant)
+
+    run_workers()
+
+    assert ImportJob.objects.get(pk=job.pk).status == JobStatus.CANCELLED
+    assert catalog_state(other_tenant) == before
+    with pytest.raises(Conflict):
+        import_job_cancel(job)
+
+
+def test_a_cancel_while_applying_rolls_the_whole_import_back(source, dest, other_tenant, django_capture_on_commit_callbacks):
+    response = post_import(dest, django_capture_on_commit_callbacks, source, {"inputs": modify(("claims/triage", None), ("pricing/quote", None))})
+    before = catalog_state(other_tenant)
+    job = import_job_start(response.json()["id"])
+    import_job_cancel(job)  # lands before the worker's transaction closes the job
+
+    import_job_run(job)
+
+    assert ImportJob.objects.get(pk=job.pk).status == JobStatus.CANCELLED
+    assert catalog_state(other_tenant) == before
+
+
+def test_rerun_imports_the_stored_upload_again(source, dest, other_tenant, django_capture_on_commit_callbacks):
+    first = import_and_run(dest, django_capture_on_commit_callbacks, source, {"inputs": modify(("claims/triage", None)), "services_existing": "add_version"})
+    caller = Caller(tenant=other_tenant, label="sue", is_supervisor=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = import_job_rerun(ImportJob.objects.get(pk=first["id"]), caller=caller)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_workers()
+
+    again.refresh_from_db()
+    assert again.status == JobStatus.CLOSED
+    assert [row["version_destination"] for row in again.outputs["service_versions"]] == ["0.2.0"]
+
+
+def test_purge_deletes_old_import_uploads(source, dest, django_capture_on_commit_callbacks):
+    status = import_and_run(dest, django_capture_on_commit_callbacks, source, {"inputs": modify(("claims/triage", None))})
+    job = ImportJob.objects.get(pk=status["id"])
+    upload = Path(job.upload.path)
+    ImportJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(days=8))
+
+    call_command("exports_purge", "--apply", stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert not upload.exists()
+    assert ImportJob.objects.get(pk=job.pk).upload.name == ""
+    with pytest.raises(Conflict, match="UPLOAD_EXPIRED|kept no upload"):
+        import_job_rerun(ImportJob.objects.get(pk=job.pk), caller=Caller(tenant=job.tenant, label="x", is_supervisor=True))

@@ -3,6 +3,7 @@ import re
 from datetime import timedelta
 
 from exports.maintenance import exports_purge
+from sparkexport.progress import ProgressBar
 from tenants.management.base import ServiceCommand
 from tenants.models import MB
 
@@ -19,8 +20,9 @@ def duration(value: str) -> timedelta:
 
 class Command(ServiceCommand):
     help = (
-        "Delete stored export packages older than the retention period (their jobs then report "
-        "the package as expired, and downloads answer 410). Dry run unless --apply."
+        "Delete stored export packages and import uploads older than the retention period "
+        "(export jobs then report the package as expired, and downloads answer 410). Dry run "
+        "unless --apply."
     )
 
     def add_arguments(self, parser):
@@ -29,12 +31,25 @@ class Command(ServiceCommand):
         parser.add_argument("--delete-rows", action="store_true", help="Also delete finished job rows that old.")
         parser.add_argument("--apply", action="store_true", help="Delete (default: only report).")
 
+    def _files_due(self, options) -> int:
+        if not options["apply"]:
+            return 0
+        report = exports_purge(older_than=options["older_than"], apply=False)
+        return report["packages"] + report["uploads"]
+
     def handle(self, *args, **options):
-        report = exports_purge(
-            older_than=options["older_than"], apply=options["apply"], delete_rows=options["delete_rows"]
-        )
+        with ProgressBar(self.stderr, self._files_due(options), "files deleted") as progress:
+            report = exports_purge(
+                older_than=options["older_than"],
+                apply=options["apply"],
+                delete_rows=options["delete_rows"],
+                progress=progress.advance,
+            )
         verb = "deleted" if options["apply"] else "would delete"
-        line = f"{verb} {report['packages']} package(s), {report['bytes'] / MB:.1f} MB"
+        line = (
+            f"{verb} {report['packages']} package(s) and {report['uploads']} import upload(s), "
+            f"{report['bytes'] / MB:.1f} MB"
+        )
         if options["delete_rows"]:
             line += f", and {report['rows']} job row(s)"
         line += f" older than {options['older_than']}."
