@@ -22,7 +22,7 @@ run: install
 	PORT=$(PORT) PYTHON=$(PY) ./scripts/run.sh
 
 worker: install
-	$(PY) manage.py rqworker exports
+	$(PY) manage.py rqworker exports imports
 
 test: install
 	DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=0 \

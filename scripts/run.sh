@@ -49,7 +49,7 @@ MSG
 
 if [ -n "${REDIS_URL:-}" ]; then
   manage collectstatic --no-input -v 0
-  "$PY" manage.py rqworker exports &
+  "$PY" manage.py rqworker exports imports &
   worker=$!
   "$PY" manage.py rqcron exports.cron &
   cron=$!
