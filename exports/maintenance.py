@@ -15,9 +15,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
-from exports.import_services import import_job_discard_upload
+from exports.import_services import IMPORTS_QUEUE, import_job_discard_upload, import_job_fail
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
-from exports.services import EXPORTS_QUEUE, export_job_fail, export_job_time_out
+from exports.services import EXPORTS_QUEUE, export_job_fail, job_time_out
 from sparkexport.storage import iter_stored_file
 
 # A job is judged only after this long, so a job that is being enqueued right now is not.
@@ -26,7 +26,7 @@ REAP_GRACE = timedelta(seconds=60)
 
 @dataclass(frozen=True)
 class ReapOutcome:
-    job: ExportJob
+    job: ExportJob | ImportJob
     status: str
     reason: str
 
@@ -35,7 +35,7 @@ def work_file(job_id) -> Path:
     return Path(settings.PACKAGE_WORK_DIR or Path(settings.MEDIA_ROOT) / ".partial") / f"{job_id}.zip.partial"
 
 
-def _queue_verdict(job: ExportJob, queue) -> str | None:
+def _queue_verdict(job, queue) -> str | None:
     """Why RQ will never finish this job, or None while it may still."""
     try:
         rq_job = Job.fetch(str(job.pk), connection=queue.connection)
@@ -49,11 +49,9 @@ def _queue_verdict(job: ExportJob, queue) -> str | None:
     return None
 
 
-def stale_export_jobs(now=None) -> list[ReapOutcome]:
-    """Active jobs that will never finish: past their timeout, or lost or failed in RQ."""
-    now = now or timezone.now()
-    jobs = ExportJob.objects.filter(status__in=ACTIVE_STATES, created_at__lt=now - REAP_GRACE)
-    queue = None if settings.EMBEDDED_QUEUE else django_rq.get_queue(EXPORTS_QUEUE)
+def _stale(model, queue_name: str, now) -> list[ReapOutcome]:
+    jobs = model.objects.filter(status__in=ACTIVE_STATES, created_at__lt=now - REAP_GRACE)
+    queue = None if settings.EMBEDDED_QUEUE else django_rq.get_queue(queue_name)
     if queue is not None:
         # RQ's own sweep: moves jobs of dead workers to the failed registry.
         StartedJobRegistry(queue=queue).cleanup()
@@ -69,20 +67,24 @@ def stale_export_jobs(now=None) -> list[ReapOutcome]:
     return outcomes
 
 
+def stale_jobs(now=None) -> list[ReapOutcome]:
+    """Active export and import jobs that will never finish: past their timeout, or lost or failed in RQ."""
+    now = now or timezone.now()
+    return _stale(ExportJob, EXPORTS_QUEUE, now) + _stale(ImportJob, IMPORTS_QUEUE, now)
+
+
 def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
     """End every stale job (failed or closed_by_timeout, with why) and remove its partial file."""
-    outcomes = stale_export_jobs(now)
+    outcomes = stale_jobs(now)
     if apply:
         for outcome in outcomes:
+            job = outcome.job
             if outcome.status == JobStatus.CLOSED_BY_TIMEOUT:
-                export_job_time_out(outcome.job.pk, outcome.job.tenant.job_timeout_seconds)
+                job_time_out(type(job), job.pk, job.tenant.job_timeout_seconds)
             else:
-                export_job_fail(
-                    outcome.job.pk,
-                    "WORKER_LOST",
-                    f"The job was ended by the reaper: {outcome.reason}. Run the export again.",
-                )
-            work_file(outcome.job.pk).unlink(missing_ok=True)
+                job_fail = export_job_fail if isinstance(job, ExportJob) else import_job_fail
+                job_fail(job.pk, "WORKER_LOST", f"The job was ended by the reaper: {outcome.reason}. Run it again.")
+            work_file(job.pk).unlink(missing_ok=True)
     return outcomes
 
 

@@ -178,10 +178,11 @@ def export_job_fail(job_id, code: str, message: str) -> bool:
     )
 
 
-def export_job_time_out(job_id, timeout_seconds: int) -> bool:
-    """in_progress → closed_by_timeout."""
+def job_time_out(model, job_id, timeout_seconds: int) -> bool:
+    """An active export or import job → closed_by_timeout."""
+    kind = "export" if model is ExportJob else "import"
     return job_transition(
-        ExportJob,
+        model,
         job_id,
         ACTIVE_STATES,
         status=JobStatus.CLOSED_BY_TIMEOUT,
@@ -189,11 +190,16 @@ def export_job_time_out(job_id, timeout_seconds: int) -> bool:
         errors=[
             {
                 "code": "JOB_TIMEOUT",
-                "message": f"The export did not finish within {timeout_seconds} seconds. "
-                "Export fewer versions per job, or ask the operator to raise the timeout.",
+                "message": f"The {kind} did not finish within {timeout_seconds} seconds. "
+                f"Use smaller packages, or ask the operator to raise the timeout.",
             }
         ],
     )
+
+
+def export_job_time_out(job_id, timeout_seconds: int) -> bool:
+    """in_progress → closed_by_timeout."""
+    return job_time_out(ExportJob, job_id, timeout_seconds)
 
 
 def export_job_cancel(job: ExportJob) -> ExportJob:

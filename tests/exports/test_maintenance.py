@@ -12,7 +12,7 @@ from django.utils import timezone
 from rq import Callback, SimpleWorker
 
 from exports.maintenance import REAP_GRACE, work_file
-from exports.models import ExportJob, JobStatus
+from exports.models import ExportJob, ImportJob, JobStatus
 from exports.services import export_job_start
 from tests.factories import ServiceVersionFactory
 
@@ -233,3 +233,16 @@ def test_every_maintenance_command_has_help():
         command = load_command_class("exports", name)
         assert command.help
         assert "--json" in command.create_parser("manage.py", name).format_help()
+
+
+def test_reap_also_ends_import_jobs_that_outran_their_timeout(tenant, redis_queue):
+    job = ImportJob.objects.create(tenant=tenant, created_by="importer", status=JobStatus.IN_PROGRESS)
+    ImportJob.objects.filter(pk=job.pk).update(
+        created_at=timezone.now() - timedelta(minutes=30), started_at=timezone.now() - timedelta(minutes=30)
+    )
+
+    run("exports_reap", "--apply")
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.CLOSED_BY_TIMEOUT
+    assert "import did not finish" in job.errors[0]["message"]

@@ -4,7 +4,7 @@ from tenants.management.base import ServiceCommand
 
 class Command(ServiceCommand):
     help = (
-        "End export jobs that no worker will finish: past their timeout (closed_by_timeout) or "
+        "End export and import jobs that no worker will finish: past their timeout (closed_by_timeout) or "
         "whose worker died or whose queue entry is gone (failed), removing partial files. "
         "Dry run unless --apply."
     )
