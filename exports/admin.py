@@ -1,5 +1,7 @@
-"""Supervisor admin for export jobs: history, detail with actions, and the dashboard."""
+"""Supervisor admin for export and import jobs: history, detail with actions, and the dashboard."""
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 
 from django.contrib import admin, messages
@@ -17,8 +19,9 @@ from django_rq.models import Dashboard as RQDashboard
 
 from exports import dashboard
 from exports.downloads import download_token
+from exports.import_services import IMPORTS_QUEUE, import_job_cancel, import_job_rerun
 from exports.maintenance import export_package_delete
-from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus
+from exports.models import AuditEvent, ExportJob, ImportJob, JobStatus
 from exports.references import parse_uuid
 from exports.services import export_job_cancel, export_job_rerun
 from sparkexport.admin_scope import TenantScopedAdmin, supervised_tenants
@@ -49,7 +52,7 @@ def job_download_path(job: ExportJob) -> str | None:
     return f"{path_}?token={download_token(job.tenant.slug, job.pk)}"
 
 
-def admin_caller(request, job: ExportJob) -> Caller:
+def admin_caller(request, job: ExportJob | ImportJob) -> Caller:
     return Caller(
         tenant=job.tenant,
         label=request.user.get_username(),
@@ -61,7 +64,20 @@ def admin_caller(request, job: ExportJob) -> Caller:
 class JobColumns:
     """Columns and search shared by the export and import job histories."""
 
+    @admin.display(description="audit trail")
+    def audit_trail(self, job):
+        events = AuditEvent.objects.filter(job_id=job.pk).order_by("at")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((event.at.strftime("%Y-%m-%d %H:%M:%S"), event.action, event.actor, event.credential) for event in events),
+        )
+        return format_html(
+            "<table><tr><th>when (UTC)</th><th>action</th><th>who</th><th>credential</th></tr>{}</table>", rows
+        ) if events else "—"
+
     search_fields = ("correlation_id",)
+    change_list_template = "admin/exports/job_change_list.html"
     search_help_text = "A job id (exact) or a correlation id."
 
     @admin.display(description="job", ordering="id")
@@ -87,8 +103,140 @@ class JobColumns:
         return queryset.filter(Q(pk=job_id) | Q(correlation_id=term)), False
 
 
+@dataclass(frozen=True)
+class JobButton:
+    """A POST button on a job's detail page: URL name suffix `name`, handled by `<name>_button`."""
+
+    name: str
+    label: str
+    danger: bool = False
+    shown: Callable = lambda job: True
+
+
+class JobActions:
+    """Cancel and re-run, as changelist actions and as POST buttons on the job's detail page.
+
+    A subclass names its two services, which raise ApplicationError to refuse:
+    `cancel_service = staticmethod(f)` with f(job, *, caller), `rerun_service = staticmethod(f)` with
+    f(job, *, caller). Extra buttons go in `job_buttons`, each with a method
+    `<name>_button(request, job)` answering the job to show afterwards.
+    """
+
+    cancel_service: Callable
+    rerun_service: Callable
+    job_buttons = (
+        JobButton("cancel", "Cancel job", danger=True, shown=lambda job: job.is_active),
+        JobButton("rerun", "Re-run"),
+    )
+    actions = ("cancel_jobs", "rerun_jobs")
+    change_form_template = "admin/exports/job_change_form.html"
+
+    def _url_name(self, suffix: str) -> str:
+        return f"admin:{self.opts.app_label}_{self.opts.model_name}_{suffix}"
+
+    def _show(self, job) -> HttpResponseRedirect:
+        return redirect(self._url_name("change"), job.pk)
+
+    # --- the services, with their refusals as messages ----------------------------------
+
+    def _cancel(self, request, job) -> bool:
+        try:
+            self.cancel_service(job, caller=admin_caller(request, job))
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return False
+        self.log_change(request, job, "Cancelled")
+        return True
+
+    def _rerun(self, request, job):
+        try:
+            new_job = self.rerun_service(job, caller=admin_caller(request, job))
+        except ApplicationError as exc:
+            messages.error(request, f"Job {job.pk} was not re-run: {exc.message}")
+            return None
+        self.log_change(request, job, f"Re-run as {new_job.pk}")
+        messages.success(request, f"Job {job.pk} re-run as {new_job.pk}.")
+        return new_job
+
+    # --- changelist actions -------------------------------------------------------------
+
+    @admin.action(description="Cancel selected jobs (not finished)", permissions=["supervise"])
+    def cancel_jobs(self, request, queryset):
+        cancelled = sum(self._cancel(request, job) for job in queryset)
+        if cancelled:
+            messages.success(request, f"Cancelled {cancelled} job(s).")
+
+    @admin.action(description="Re-run selected jobs", permissions=["supervise"])
+    def rerun_jobs(self, request, queryset):
+        new_jobs = [self._rerun(request, job) for job in queryset.select_related("tenant")]
+        new_jobs = [job for job in new_jobs if job is not None]
+        if len(new_jobs) == 1:
+            return self._show(new_jobs[0])
+        return None
+
+    # --- detail-page buttons ------------------------------------------------------------
+
+    def cancel_button(self, request, job):
+        if self._cancel(request, job):
+            messages.success(request, f"Job {job.pk} cancelled.")
+        return job
+
+    def rerun_button(self, request, job):
+        return self._rerun(request, job) or job
+
+    def get_urls(self):
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                f"<path:object_id>/{button.name.replace('_', '-')}/",
+                self.admin_site.admin_view(self._button_view(button)),
+                name=f"{info}_{button.name}",
+            )
+            for button in self.job_buttons
+        ] + super().get_urls()
+
+    def _button_view(self, button: JobButton):
+        handler = getattr(self, f"{button.name}_button")
+
+        @require_POST
+        def view(request, object_id):
+            job = self.get_object(request, object_id)  # 404 for another tenant's job
+            if not self.has_supervise_permission(request, job):
+                raise PermissionDenied
+            return self._show(handler(request, job))
+
+        view.__name__ = f"{button.name}_view"
+        return view
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, object_id)
+        buttons = []
+        if self.has_supervise_permission(request, job):
+            buttons = [
+                {
+                    "url": reverse(self._url_name(button.name), args=[job.pk]),
+                    "id": f"job-{button.name.replace('_', '-')}",
+                    "label": button.label,
+                    "danger": button.danger,
+                }
+                for button in self.job_buttons
+                if button.shown(job)
+            ]
+        extra_context = {**(extra_context or {}), "job_buttons": buttons}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
 @admin.register(ExportJob)
-class ExportJobAdmin(JobColumns, TenantScopedAdmin):
+class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
+    """Export job history and detail: cancel, re-run and delete the stored package; the dashboard."""
+
+    cancel_service = staticmethod(export_job_cancel)
+    rerun_service = staticmethod(export_job_rerun)
+    job_buttons = (
+        *JobActions.job_buttons,
+        JobButton("delete_package", "Delete package", danger=True, shown=lambda job: bool(job.package)),
+    )
+    actions = (*JobActions.actions, "delete_packages")
     list_display = (
         "short_id",
         "status_badge",
@@ -112,7 +260,6 @@ class ExportJobAdmin(JobColumns, TenantScopedAdmin):
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     list_per_page = 50
-    actions = ("cancel_jobs", "rerun_jobs", "delete_packages")
     fieldsets = (
         (None, {"fields": ("id", "tenant", "status_badge", "created_by", "source_system", "correlation_id")}),
         ("Request", {"fields": ("inputs_display", "file_filter", "version_filter", "file_name")}),
@@ -120,6 +267,7 @@ class ExportJobAdmin(JobColumns, TenantScopedAdmin):
         ("Timing", {"fields": ("created_at", "started_at", "finished_at", "process_time", "zip_process_time_ms")}),
         ("Package", {"fields": ("download_link", "size", "file_hash", "estimated_size", "package_expired_at")}),
         ("Errors", {"fields": ("errors_display",)}),
+        ("Audit trail", {"fields": ("audit_trail",)}),
     )
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
@@ -177,26 +325,7 @@ class ExportJobAdmin(JobColumns, TenantScopedAdmin):
             return "expired (package deleted)" if job.package_expired_at else "—"
         return format_html('<a href="{}">{}</a> (link valid for a limited time)', url, job.file_name)
 
-    # --- actions ----------------------------------------------------------------------
-
-    def _cancel(self, request, job) -> bool:
-        try:
-            export_job_cancel(job)
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-            return False
-        self.log_change(request, job, "Cancelled")
-        return True
-
-    def _rerun(self, request, job) -> ExportJob | None:
-        try:
-            new_job = export_job_rerun(job, caller=admin_caller(request, job))
-        except ApplicationError as exc:
-            messages.error(request, f"Job {job.pk} was not re-run: {exc.message}")
-            return None
-        self.log_change(request, job, f"Re-run as {new_job.pk}")
-        messages.success(request, f"Job {job.pk} re-run as {new_job.pk}.")
-        return new_job
+    # --- deleting the stored package (beside cancel and re-run of JobActions) ----------
 
     def _delete_package(self, request, job) -> bool:
         if not job.package:
@@ -207,83 +336,20 @@ class ExportJobAdmin(JobColumns, TenantScopedAdmin):
         messages.success(request, f"Deleted the package of job {job.pk} ({filesizeformat(freed)} freed).")
         return True
 
-    @admin.action(description="Cancel selected jobs (not finished)", permissions=["supervise"])
-    def cancel_jobs(self, request, queryset):
-        cancelled = sum(self._cancel(request, job) for job in queryset)
-        if cancelled:
-            messages.success(request, f"Cancelled {cancelled} job(s).")
-
-    @admin.action(description="Re-run selected jobs", permissions=["supervise"])
-    def rerun_jobs(self, request, queryset):
-        new_jobs = [self._rerun(request, job) for job in queryset.select_related("tenant")]
-        new_jobs = [job for job in new_jobs if job is not None]
-        if len(new_jobs) == 1:
-            return redirect("admin:exports_exportjob_change", new_jobs[0].pk)
-        return None
-
     @admin.action(description="Delete stored packages of selected jobs", permissions=["supervise"])
     def delete_packages(self, request, queryset):
         for job in queryset:
             self._delete_package(request, job)
 
-    # --- detail-page buttons and the dashboard -----------------------------------------
+    def delete_package_button(self, request, job):
+        self._delete_package(request, job)
+        return job
+
+    # --- the dashboard ----------------------------------------------------------------
 
     def get_urls(self):
         view = self.admin_site.admin_view
-        return [
-            path("dashboard/", view(self.dashboard_view), name="exports_dashboard"),
-            path("<path:object_id>/cancel/", view(self.cancel_view), name="exports_exportjob_cancel"),
-            path("<path:object_id>/rerun/", view(self.rerun_view), name="exports_exportjob_rerun"),
-            path(
-                "<path:object_id>/delete-package/",
-                view(self.delete_package_view),
-                name="exports_exportjob_delete_package",
-            ),
-        ] + super().get_urls()
-
-    def _job_for_action(self, request, object_id) -> ExportJob:
-        job = self.get_object(request, object_id)  # 404 for another tenant's job
-        if not self.has_supervise_permission(request, job):
-            raise PermissionDenied
-        return job
-
-    def _back_to(self, job) -> HttpResponseRedirect:
-        return redirect("admin:exports_exportjob_change", job.pk)
-
-    def cancel_view(self, request, object_id):
-        return require_POST(self._cancel_view)(request, object_id)
-
-    def _cancel_view(self, request, object_id):
-        job = self._job_for_action(request, object_id)
-        if self._cancel(request, job):
-            messages.success(request, f"Job {job.pk} cancelled.")
-        return self._back_to(job)
-
-    def rerun_view(self, request, object_id):
-        return require_POST(self._rerun_view)(request, object_id)
-
-    def _rerun_view(self, request, object_id):
-        job = self._job_for_action(request, object_id)
-        new_job = self._rerun(request, job)
-        return self._back_to(new_job or job)
-
-    def delete_package_view(self, request, object_id):
-        return require_POST(self._delete_package_view)(request, object_id)
-
-    def _delete_package_view(self, request, object_id):
-        job = self._job_for_action(request, object_id)
-        self._delete_package(request, job)
-        return self._back_to(job)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = self.get_object(request, object_id)
-        extra_context = {
-            **(extra_context or {}),
-            "can_supervise": self.has_supervise_permission(request, job),
-            "can_cancel": job.status in ACTIVE_STATES,
-            "can_delete_package": bool(job.package),
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
+        return [path("dashboard/", view(self.dashboard_view), name="exports_dashboard")] + super().get_urls()
 
     def dashboard_view(self, request):
         if not self.has_view_permission(request):
@@ -291,11 +357,18 @@ class ExportJobAdmin(JobColumns, TenantScopedAdmin):
         panels = []
         for tenant in supervised_tenants(request):
             figures = dashboard.tenant_dashboard(tenant)
-            rows = [
-                (label, [figures[key][outcome] for outcome in dashboard.OUTCOMES])
-                for label, key in (("last hour", "last_hour"), ("last 7 days", "last_7_days"))
-            ]
-            panels.append({**figures, "outcome_rows": rows, "chart": daily_chart(figures["daily"])})
+            imports = figures["imports"]
+            import_chart = daily_chart(
+                imports["daily"], height=160, title="Import jobs per day by outcome", css_class="import-chart"
+            )
+            panels.append(
+                {
+                    **figures,
+                    "outcome_rows": outcome_rows(figures),
+                    "chart": daily_chart(figures["daily"]),
+                    "imports": {**imports, "outcome_rows": outcome_rows(imports), "chart": import_chart},
+                }
+            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -303,12 +376,27 @@ class ExportJobAdmin(JobColumns, TenantScopedAdmin):
             "panels": panels,
             "outcomes": [(outcome, STATUS_COLOURS[outcome]) for outcome in dashboard.OUTCOMES],
             "workers": dashboard.queue_workers(),
+            "import_workers": dashboard.queue_workers(IMPORTS_QUEUE),
             "show_rq_link": request.user.is_superuser,
         }
         return TemplateResponse(request, "admin/exports/dashboard.html", context)
 
 
-def daily_chart(daily: list[dict], width: int = 640, height: int = 220) -> dict:
+def outcome_rows(figures: dict) -> list[tuple[str, list[int]]]:
+    """The rows of a dashboard's outcome table: last hour and last 7 days, a count per outcome."""
+    return [
+        (label, [figures[key][outcome] for outcome in dashboard.OUTCOMES])
+        for label, key in (("last hour", "last_hour"), ("last 7 days", "last_7_days"))
+    ]
+
+
+def daily_chart(
+    daily: list[dict],
+    width: int = 640,
+    height: int = 220,
+    title: str = "Jobs per day by outcome",
+    css_class: str = "daily-chart",
+) -> dict:
     """Geometry of a stacked bar chart of daily jobs by outcome, drawn as SVG by the template."""
     left, right, top, bottom = 40, 10, 10, 40
     plot_width, plot_height = width - left - right, height - top - bottom
@@ -332,6 +420,8 @@ def daily_chart(daily: list[dict], width: int = 640, height: int = 220) -> dict:
         labels.append({"x": round(x + step * 0.35, 1), "text": f"{day['date']:%d %b}", "show": (len(daily) - 1 - index) % 2 == 0})
     ticks = sorted({0, peak // 2, peak})
     return {
+        "title": title,
+        "css_class": css_class,
         "width": width,
         "height": height,
         "left": left,
@@ -376,8 +466,11 @@ if admin.site.is_registered(RQDashboard):
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(JobColumns, TenantScopedAdmin):
-    """Import job history: read-only, like the export history."""
+class ImportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
+    """Import job history and detail, with cancel and re-run (of the kept upload) like exports."""
+
+    cancel_service = staticmethod(import_job_cancel)
+    rerun_service = staticmethod(import_job_rerun)
 
     list_display = (
         "short_id",
@@ -402,13 +495,21 @@ class ImportJobAdmin(JobColumns, TenantScopedAdmin):
     )
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
+    list_per_page = 50
     fieldsets = (
         (None, {"fields": ("id", "tenant", "status_badge", "created_by", "source_system", "correlation_id")}),
-        ("Request", {"fields": ("services_modify_display", "services_existing", "dry_run", "upload_size")}),
+        ("Request", {"fields": ("services_modify_display", "services_existing", "dry_run", "upload_kept", "upload_size")}),
         ("Outcome", {"fields": ("outputs_display", "errors_display", "warnings_display")}),
         ("Timing", {"fields": ("created_at", "started_at", "finished_at", "process_time")}),
+        ("Audit trail", {"fields": ("audit_trail",)}),
     )
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    @admin.display(description="upload")
+    def upload_kept(self, job):
+        if job.upload:
+            return "kept (the job can be re-run)"
+        return "not kept (a dry run, or purged after the retention period)"
 
     @admin.display(description="services_modify")
     def services_modify_display(self, job):

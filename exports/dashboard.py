@@ -1,4 +1,4 @@
-"""Selectors for the supervisor dashboard: a tenant's job figures, and whether workers are alive."""
+"""Selectors for the supervisor dashboard: a tenant's export and import job figures, and whether workers are alive."""
 from datetime import timedelta
 
 import django_rq
@@ -9,7 +9,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Worker
 
-from exports.models import ACTIVE_STATES, ExportJob, JobStatus
+from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus
 from exports.services import EXPORTS_QUEUE
 
 OUTCOMES = (JobStatus.CLOSED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CLOSED_BY_TIMEOUT)
@@ -65,35 +65,58 @@ def _daily_counts(jobs, first_day) -> list[dict]:
     ]
 
 
-def tenant_dashboard(tenant, now=None) -> dict:
-    """The figures of a tenant's dashboard: load, outcomes, process times, stored packages."""
-    now = now or timezone.now()
-    jobs = ExportJob.objects.filter(tenant=tenant)
-    durations = _process_times_ms(jobs, now - timedelta(days=7))
-    packages = jobs.exclude(package="").aggregate(count=Count("pk"), bytes=Sum("file_size"))
+def _job_load(jobs, now) -> dict:
+    """Jobs in progress, outcomes of the last hour and of the last 7 days, and the daily counts."""
     first_day = timezone.localdate(now) - timedelta(days=CHART_DAYS - 1)
     return {
-        "tenant": tenant,
         "in_progress": jobs.filter(status__in=ACTIVE_STATES).count(),
-        "job_limit": tenant.export_api_job_limit,
         "last_hour": _outcome_counts(jobs.filter(created_at__gte=now - timedelta(hours=1))),
         "last_7_days": _outcome_counts(jobs.filter(created_at__gte=now - timedelta(days=7))),
-        "process_time_ms": {
-            "median": percentile(durations, 0.5),
-            "p95": percentile(durations, 0.95),
-            "jobs": len(durations),
-        },
-        "packages": {"count": packages["count"], "bytes": packages["bytes"] or 0},
         "daily": _daily_counts(jobs, first_day),
     }
 
 
-def queue_workers() -> dict:
-    """How many RQ workers listen on the exports queue; `embedded` in development mode."""
+def _process_time_figures(jobs, now) -> dict:
+    durations = _process_times_ms(jobs, now - timedelta(days=7))
+    return {"median": percentile(durations, 0.5), "p95": percentile(durations, 0.95), "jobs": len(durations)}
+
+
+def tenant_dashboard(tenant, now=None) -> dict:
+    """The figures of a tenant's dashboard: load, outcomes, process times, stored packages; imports apart."""
+    now = now or timezone.now()
+    jobs = ExportJob.objects.filter(tenant=tenant)
+    packages = jobs.exclude(package="").aggregate(count=Count("pk"), bytes=Sum("file_size"))
+    return {
+        "tenant": tenant,
+        **_job_load(jobs, now),
+        "job_limit": tenant.export_api_job_limit,
+        "process_time_ms": _process_time_figures(jobs, now),
+        "packages": {"count": packages["count"], "bytes": packages["bytes"] or 0},
+        "imports": tenant_import_figures(tenant, now),
+    }
+
+
+def tenant_import_figures(tenant, now=None) -> dict:
+    """A tenant's import jobs: load against the import job limit, outcomes, dry runs, kept uploads."""
+    now = now or timezone.now()
+    jobs = ImportJob.objects.filter(tenant=tenant)
+    uploads = jobs.exclude(upload="").aggregate(count=Count("pk"), bytes=Sum("upload_size"))
+    return {
+        **_job_load(jobs, now),
+        "job_limit": tenant.import_api_job_limit,
+        # A dry run closes at once; its zero duration would say nothing about real imports.
+        "process_time_ms": _process_time_figures(jobs.filter(dry_run=False), now),
+        "dry_runs_last_7_days": jobs.filter(dry_run=True, created_at__gte=now - timedelta(days=7)).count(),
+        "uploads": {"count": uploads["count"], "bytes": uploads["bytes"] or 0},
+    }
+
+
+def queue_workers(queue_name: str = EXPORTS_QUEUE) -> dict:
+    """How many RQ workers listen on a queue (the exports queue by default); `embedded` in development mode."""
     if settings.EMBEDDED_QUEUE:
         return {"embedded": True, "count": None, "error": None}
     try:
-        count = len(Worker.all(queue=django_rq.get_queue(EXPORTS_QUEUE)))
+        count = len(Worker.all(queue=django_rq.get_queue(queue_name)))
     except RedisError as exc:
         return {"embedded": False, "count": None, "error": str(exc)}
     return {"embedded": False, "count": count, "error": None}

@@ -1,17 +1,25 @@
 """Import job services: check an upload, plan it, and apply it all or nothing."""
+import hashlib
 import logging
 import os
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from exports.import_plan import ItemStatus, PlannedService, import_plan_build, plan_outputs
-from exports.models import ACTIVE_STATES, ImportJob, JobStatus, package_storage
+from exports.audit import audit_record
+from exports.models import ACTIVE_STATES, AuditAction, ImportJob, JobStatus, package_storage
 from exports.package_reader import InvalidPackage, Package, open_member, read_package
-from exports.services import JOB_LIMIT_RETRY_AFTER_SECONDS, RQ_TIMEOUT_GRACE_SECONDS, job_transition
+from exports.services import (
+    JOB_LIMIT_RETRY_AFTER_SECONDS,
+    RQ_TIMEOUT_GRACE_SECONDS,
+    idempotent_job,
+    job_transition,
+    request_fingerprint,
+)
 from sparkexport import queue
 from sparkexport.api.errors import ApplicationError, Conflict, JobLimitReached, PayloadTooLarge, Unprocessable
 from sparkexport.storage import local_path, uploaded_file_path
@@ -51,14 +59,24 @@ def import_job_create(
     correlation_id: str | None = None,
     dry_run: bool = False,
     enqueue: bool = True,
+    idempotency_key: str = "",
 ) -> ImportJob:
     """Check the upload and the plan, then queue the import (or, for a dry run, just answer the plan).
 
+    A retry carrying the same `idempotency_key`, request and file gets the first job back.
     With enqueue=False the caller runs the job itself (the import_run command).
     """
     tenant = caller.tenant
     _check_size(tenant, upload.size)
     with uploaded_file_path(upload) as path:
+        upload_sha256 = _sha256_of(path)
+        fingerprint = request_fingerprint(
+            {"services_modify": services_modify, "services_existing": services_existing,
+             "source_system": source_system, "correlation_id": correlation_id,
+             "dry_run": dry_run, "upload_sha256": upload_sha256}
+        )
+        if earlier := idempotent_job(ImportJob, tenant, idempotency_key, fingerprint):
+            return earlier
         package = _read(path, tenant)
         plan = import_plan_build(
             tenant=tenant, package=package, services_modify=services_modify, services_existing=services_existing
@@ -73,15 +91,35 @@ def import_job_create(
             source_system=source_system,
             correlation_id=correlation_id,
             upload_size=upload.size,
+            upload_sha256=upload_sha256,
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint,
             outputs=plan_outputs(plan),
             warnings=_unselected_warnings(package, plan),
         )
-        if dry_run:
-            now = timezone.now()
-            return ImportJob.objects.create(
-                **fields, dry_run=True, status=JobStatus.CLOSED, started_at=now, finished_at=now
-            )
-        return _create_and_queue(tenant, fields, path, enqueue)
+        try:
+            if dry_run:
+                now = timezone.now()
+                job = ImportJob.objects.create(
+                    **fields, dry_run=True, status=JobStatus.CLOSED, started_at=now, finished_at=now
+                )
+            else:
+                job = _create_and_queue(tenant, fields, path, enqueue)
+        except IntegrityError:
+            # A simultaneous retry with the same Idempotency-Key won the insert.
+            if earlier := idempotent_job(ImportJob, tenant, idempotency_key, fingerprint):
+                return earlier
+            raise
+    audit_record(job=job, action=AuditAction.CREATED, caller=caller)
+    return job
+
+
+def _sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _unselected_warnings(package: Package, plan: list[PlannedService]) -> list[dict]:
@@ -99,6 +137,9 @@ def _create_and_queue(tenant: Tenant, fields: dict, path: str, enqueue: bool) ->
     try:
         with transaction.atomic():
             locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+            # A retry that waited for the lock finds the job its twin just created.
+            if earlier := idempotent_job(ImportJob, tenant, fields["idempotency_key"], fields["request_fingerprint"]):
+                return earlier
             running = ImportJob.objects.filter(tenant=locked, status__in=ACTIVE_STATES).count()
             if running >= locked.import_api_job_limit:
                 raise JobLimitReached(
@@ -269,7 +310,7 @@ def import_job_run(job: ImportJob) -> None:
         import_job_fail(job.pk, "STORAGE_ERROR", f"Writing storage failed ({exc}); nothing was imported.")
 
 
-def import_job_cancel(job: ImportJob) -> ImportJob:
+def import_job_cancel(job: ImportJob, *, caller) -> ImportJob:
     """created/in_progress → cancelled; a running import is rolled back before it commits."""
     if not job_transition(ImportJob, job.pk, ACTIVE_STATES, status=JobStatus.CANCELLED, finished_at=timezone.now()):
         job.refresh_from_db()
@@ -279,17 +320,19 @@ def import_job_cancel(job: ImportJob) -> ImportJob:
             details={"status": job.status},
         )
     job.refresh_from_db()
+    audit_record(job=job, action=AuditAction.CANCELLED, caller=caller)
     return job
 
 
 def import_job_rerun(job: ImportJob, *, caller) -> ImportJob:
     """A new import of the same stored upload with the same request, through the same checks."""
-    if not job.upload:
+    if not job.upload or not package_storage().exists(job.upload.name):
         raise Conflict(
             f"Import job {job.pk} kept no upload (a dry run, or purged after the retention "
             "period); upload the package again.",
             code="UPLOAD_EXPIRED",
         )
+    audit_record(job=job, action=AuditAction.RERUN, caller=caller)
     with local_path(package_storage(), job.upload.name) as path, open(path, "rb") as handle:
         return import_job_create(
             caller=caller,

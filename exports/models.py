@@ -62,6 +62,9 @@ class BackgroundJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
     errors = models.JSONField(null=True, blank=True)
+    # A retried request with the same Idempotency-Key and body gets this job back.
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
 
     class Meta:
         abstract = True
@@ -96,6 +99,13 @@ class ExportJob(BackgroundJob):
 
     class Meta(BackgroundJob.Meta):
         indexes = [models.Index(fields=["tenant", "status"], name="exportjob_tenant_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="exportjob_unique_idempotency_key",
+            )
+        ]
 
     def __str__(self):
         return f"export {self.id} ({self.status})"
@@ -133,6 +143,39 @@ class ImportJob(BackgroundJob):
 
     class Meta(BackgroundJob.Meta):
         indexes = [models.Index(fields=["tenant", "status"], name="importjob_tenant_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="importjob_unique_idempotency_key",
+            )
+        ]
 
     def __str__(self):
         return f"import {self.id} ({self.status})"
+
+
+class AuditAction(models.TextChoices):
+    CREATED = "created"
+    CANCELLED = "cancelled"
+    DOWNLOADED = "downloaded"
+    RERUN = "rerun"
+    PACKAGE_DELETED = "package_deleted"
+
+
+class AuditEvent(models.Model):
+    """Who did what to a job, and with which credential."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="audit_events")
+    job_kind = models.CharField(max_length=8, choices=[("export", "export"), ("import", "import")])
+    job_id = models.UUIDField(db_index=True)
+    action = models.CharField(max_length=20, choices=AuditAction.choices)
+    actor = models.CharField(max_length=150)
+    credential = models.CharField(max_length=200)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.actor} {self.action} {self.job_kind} {self.job_id}"

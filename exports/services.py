@@ -3,12 +3,15 @@
 Transitions are compare-and-set updates on the row (`filter(status=...).update(...)`), so
 a cancel racing the worker can never be overwritten by it.
 """
+import hashlib
+import json
 import logging
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from exports.models import ACTIVE_STATES, ExportJob, FileFilter, JobStatus, VersionFilter
+from exports.audit import audit_record
+from exports.models import ACTIVE_STATES, AuditAction, ExportJob, FileFilter, JobStatus, VersionFilter
 from exports.package_contents import estimated_package_size
 from exports.references import parse_service_reference, parse_uuid
 from exports.selectors import export_selection_resolve
@@ -35,6 +38,26 @@ def _parse_version_ids(values: list[str]):
             )
         parsed.append(version_id)
     return parsed
+
+
+def request_fingerprint(request: dict) -> str:
+    """A stable digest of a request's meaning, to tell a retry from a different request."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def idempotent_job(model, tenant: Tenant, key: str, fingerprint: str):
+    """The job an earlier request with this Idempotency-Key created, if its body was the same."""
+    if not key:
+        return None
+    job = model.objects.filter(tenant=tenant, idempotency_key=key).first()
+    if job is not None and job.request_fingerprint != fingerprint:
+        raise Unprocessable(
+            f"Idempotency-Key {key!r} was already used for a different request (job {job.pk}). "
+            "Use a new key for a new request; reuse a key only to retry the same request.",
+            code="IDEMPOTENCY_KEY_REUSED",
+            details={"job_id": str(job.pk)},
+        )
+    return job
 
 
 def _check_packageable(tenant: Tenant, versions, file_filter: str) -> int:
@@ -70,12 +93,21 @@ def export_job_create(
     correlation_id: str | None = None,
     file_name: str = "package.zip",
     enqueue: bool = True,
+    idempotency_key: str = "",
 ) -> ExportJob:
     """Check every prerequisite, create the job within the tenant's limit, and queue it.
 
-    With enqueue=False the caller runs the job itself (the export_run command).
+    A retry carrying the same `idempotency_key` and body gets the first job back. With
+    enqueue=False the caller runs the job itself (the export_run command).
     """
     tenant = caller.tenant
+    inputs = {"folders": folders, "services": services, "version_ids": version_ids}
+    fingerprint = request_fingerprint(
+        {"inputs": inputs, "file_filter": file_filter, "version_filter": version_filter,
+         "source_system": source_system, "correlation_id": correlation_id, "file_name": file_name}
+    )
+    if earlier := idempotent_job(ExportJob, tenant, idempotency_key, fingerprint):
+        return earlier
     refs = [parse_service_reference(service) for service in services]
     versions = export_selection_resolve(
         tenant=tenant,
@@ -89,6 +121,9 @@ def export_job_create(
     try:
         with transaction.atomic():
             locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+            # A retry that waited for the lock finds the job its twin just created.
+            if earlier := idempotent_job(ExportJob, tenant, idempotency_key, fingerprint):
+                return earlier
             running = ExportJob.objects.filter(tenant=locked, status__in=ACTIVE_STATES).count()
             if running >= locked.export_api_job_limit:
                 raise JobLimitReached(
@@ -102,7 +137,9 @@ def export_job_create(
                 created_by=caller.label,
                 created_by_user=caller.user,
                 created_by_key=caller.api_key,
-                inputs={"folders": folders, "services": services, "version_ids": version_ids},
+                inputs=inputs,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
                 file_filter=file_filter,
                 version_filter=version_filter,
                 source_system=source_system,
@@ -115,6 +152,12 @@ def export_job_create(
                 transaction.on_commit(lambda: _enqueue(job, locked.job_timeout_seconds))
     except queue.QueueUnavailable:
         raise queue.unavailable_error() from None
+    except IntegrityError:
+        # A simultaneous retry with the same Idempotency-Key won the insert.
+        if earlier := idempotent_job(ExportJob, tenant, idempotency_key, fingerprint):
+            return earlier
+        raise
+    audit_record(job=job, action=AuditAction.CREATED, caller=caller)
     logger.info("export %s created by %s in %s: %d versions", job.id, caller.label, tenant, len(versions))
     return job
 
@@ -202,7 +245,7 @@ def export_job_time_out(job_id, timeout_seconds: int) -> bool:
     return job_time_out(ExportJob, job_id, timeout_seconds)
 
 
-def export_job_cancel(job: ExportJob) -> ExportJob:
+def export_job_cancel(job: ExportJob, *, caller) -> ExportJob:
     """created/in_progress → cancelled; the worker stops before its next entry."""
     if not job_transition(ExportJob, job.pk, ACTIVE_STATES, status=JobStatus.CANCELLED, finished_at=timezone.now()):
         job.refresh_from_db()
@@ -213,12 +256,14 @@ def export_job_cancel(job: ExportJob) -> ExportJob:
             details={"status": job.status},
         )
     job.refresh_from_db()
+    audit_record(job=job, action=AuditAction.CANCELLED, caller=caller)
     logger.info("export %s cancelled", job.pk)
     return job
 
 
 def export_job_rerun(job: ExportJob, *, caller) -> ExportJob:
     """A new job with the same inputs and options, through the same checks as the API."""
+    audit_record(job=job, action=AuditAction.RERUN, caller=caller)
     return export_job_create(
         caller=caller,
         folders=job.inputs.get("folders", []),

@@ -162,6 +162,15 @@ RQ_QUEUES = {
 }
 RQ = {"COMMIT_MODE": "auto"}  # services enqueue through transaction.on_commit themselves
 
+# Rate-limit counters must be shared by every server process: Redis when there is one.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "sparkexport"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # --- API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -174,6 +183,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "sparkexport.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["sparkexport.api.throttling.JobCreateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "job_create": os.environ.get("JOB_CREATE_RATE", "300/min"),
+        "auth_failure": os.environ.get("AUTH_FAILURE_RATE", "60/min"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {

@@ -1,4 +1,5 @@
 import django_rq
+from django.core.cache import cache
 import pytest
 from rest_framework.test import APIClient
 
@@ -9,6 +10,12 @@ from tests.factories import TenantFactory, make_api_key
 def _media_root(settings, tmp_path):
     """Each test stores files under its own folder (default storage follows MEDIA_ROOT)."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters start at zero in every test."""
+    cache.clear()
 
 
 @pytest.fixture

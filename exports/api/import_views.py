@@ -9,7 +9,7 @@ from exports.api.import_serializers import (
     ImportUploadSerializer,
     TenantImportStatusSerializer,
 )
-from exports.api.views import errors
+from exports.api.views import IDEMPOTENCY_KEY, errors, idempotency_key
 from exports.import_services import import_job_create
 from exports.models import ImportJob
 from exports.selectors import import_job_get, jobs_for_tenant_status, jobs_in_progress_count
@@ -35,6 +35,7 @@ class ImportCreateView(TenantImportAPIView):
     @extend_schema(
         tags=TAGS,
         operation_id="import_create",
+        parameters=[IDEMPOTENCY_KEY],
         summary="Upload a package and create an import job (or a dry run)",
         request={"multipart/form-data": ImportUploadSerializer},
         responses={200: ImportStatusSerializer, **errors(400, 401, 403, 404, 409, 413, 422, 429, 503)},
@@ -51,6 +52,7 @@ class ImportCreateView(TenantImportAPIView):
             source_system=data["source_system"],
             correlation_id=data["correlation_id"],
             dry_run=data["dry_run"],
+            idempotency_key=idempotency_key(request),
         )
         return self.status_document(import_job_get(request.caller, job.pk))
 

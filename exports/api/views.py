@@ -1,7 +1,7 @@
 """The v4 export endpoints: thin views over the export services and selectors."""
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,20 +13,31 @@ from exports.api.serializers import (
     ExportStatusSerializer,
     TenantExportStatusSerializer,
 )
+from exports.audit import audit_record
 from exports.downloads import download_token_valid
-from exports.models import ExportJob, JobStatus, package_storage
+from exports.models import AuditAction, ExportJob, JobStatus, package_storage
 from exports.selectors import (
     export_job_get,
     jobs_for_tenant_status,
     jobs_in_progress_count,
 )
 from exports.services import export_job_cancel, export_job_create
-from sparkexport.api.errors import Conflict, Forbidden, NotFound, PackageExpired
+from sparkexport.api.errors import Conflict, Forbidden, InvalidRequest, NotFound, PackageExpired
 from sparkexport.api.tenancy import IsTenantCaller
 from sparkexport.storage import iter_stored_file
 from tenants.models import Permission
 
 TAGS = ["export"]
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Retrying with the same key and body returns the first job; a different body with "
+    "the same key is refused (422 IDEMPOTENCY_KEY_REUSED).",
+)
 
 
 def errors(*statuses: int) -> dict:
@@ -50,6 +61,7 @@ class ExportCreateView(TenantExportAPIView):
         tags=TAGS,
         operation_id="export_create",
         summary="Create an export job",
+        parameters=[IDEMPOTENCY_KEY],
         request=ExportRequestSerializer,
         responses={200: ExportStatusSerializer, **errors(400, 401, 403, 404, 422, 429, 503)},
     )
@@ -57,8 +69,21 @@ class ExportCreateView(TenantExportAPIView):
         serializer = ExportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        job = export_job_create(caller=request.caller, **data["inputs"], **_options(data))
+        job = export_job_create(
+            caller=request.caller,
+            **data["inputs"],
+            **_options(data),
+            idempotency_key=idempotency_key(request),
+        )
         return self.status_document(export_job_get(request.caller, job.pk))
+
+
+def idempotency_key(request) -> str:
+    """The Idempotency-Key header: a retry with the same key and body gets the same job."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 200:
+        raise InvalidRequest("The Idempotency-Key header is longer than 200 characters; use a shorter key, e.g. a UUID.")
+    return key
 
 
 def _options(data: dict) -> dict:
@@ -87,7 +112,7 @@ class ExportCancelView(TenantExportAPIView):
     def patch(self, request, tenant, job_id):
         job = export_job_get(request.caller, job_id)
         CancelRequestSerializer(data=request.data).is_valid(raise_exception=True)
-        export_job_cancel(job)
+        export_job_cancel(job, caller=request.caller)
         return self.status_document(export_job_get(request.caller, job_id))
 
 
@@ -163,6 +188,7 @@ class ExportFileView(TenantExportAPIView):
                 code="JOB_NOT_CLOSED",
                 details={"status": job.status},
             )
+        audit_record(job=job, action=AuditAction.DOWNLOADED, caller=caller)
         response = StreamingHttpResponse(
             iter_stored_file(package_storage(), job.package.name), content_type="application/zip"
         )

@@ -6,6 +6,7 @@ from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from sparkexport.api.throttling import AuthFailureLimiter
 from tenants.selectors import api_key_get_by_secret
 
 # Recording every use would cost a write per request; a minute's precision is enough.
@@ -21,6 +22,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         api_key = api_key_get_by_secret(key)
         if api_key is None:
+            AuthFailureLimiter().record_failure(request)
             raise AuthenticationFailed(
                 "The API key in x-synthetic-key is unknown or revoked. "
                 "Ask your tenant's operator for a key (manage.py apikey_create)."
@@ -47,6 +49,7 @@ class BearerTokenAuthentication(OAuth2Authentication):
             return None
         result = super().authenticate(request)
         if result is None:
+            AuthFailureLimiter().record_failure(request)
             raise AuthenticationFailed(
                 "The bearer token is unknown or expired. Fetch a new one with the "
                 "client-credentials grant at POST /auth/realms/{tenant}/protocol/openid-connect/token."

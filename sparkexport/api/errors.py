@@ -7,6 +7,7 @@ import logging
 
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -112,7 +113,7 @@ _DRF_ERRORS = {
         "INVALID_REQUEST",
         "The request body is not JSON. Send a JSON object with Content-Type: application/json.",
     ),
-    exceptions.Throttled: ("rate_limit", "TOO_MANY_REQUESTS", None),
+    exceptions.Throttled: ("rate_limit", "RATE_LIMITED", None),
 }
 
 
@@ -176,6 +177,7 @@ def _first_error(detail, path="") -> str:
     return f"{path}: {detail}" if path else str(detail)
 
 
+@csrf_exempt  # a POST to an unknown URL is a 404, not an HTML "CSRF cookie not set" 403
 def json_not_found(request, exception=None):
     """handler404: unknown URLs answer JSON, never an HTML page."""
     body = error_body(

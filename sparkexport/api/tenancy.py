@@ -19,6 +19,7 @@ class Caller:
     user: object = None
     api_key: ApiKey | None = None
     is_supervisor: bool = False
+    credential: str = ""  # for the audit trail: which key, client or session acted
 
 
 def _forbidden_tenant(slug: str) -> Forbidden:
@@ -46,6 +47,7 @@ def caller_from_api_key(request, slug: str, api_key: ApiKey, required: tuple[str
         label=api_key.name,
         api_key=api_key,
         is_supervisor=api_key.is_supervisor,
+        credential=f"API key '{api_key.name}' ({api_key.prefix})",
     )
 
 
@@ -65,6 +67,7 @@ def caller_from_token(slug: str, user, token: AccessToken) -> Caller:
         label=user.get_username(),
         user=user,
         is_supervisor=membership.is_supervisor,
+        credential=f"OAuth client '{client.application.name}' ({client.application.client_id})",
     )
 
 

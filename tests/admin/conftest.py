@@ -7,7 +7,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
 
-from exports.models import ExportJob, JobStatus, package_storage
+from exports.models import ExportJob, ImportJob, JobStatus, package_storage
 from tenants.services import member_add
 from tests.factories import ServiceVersionFactory
 
@@ -33,6 +33,30 @@ def make_job(tenant, *, status=JobStatus.CLOSED, created_ago=timedelta(minutes=5
     job.refresh_from_db()
     if versions:
         job.versions.set(versions)
+    return job
+
+
+def make_import(tenant, *, status=JobStatus.CLOSED, created_ago=timedelta(minutes=5), took=timedelta(seconds=2), **fields) -> ImportJob:
+    """An import job row as the worker would leave it (created_at set explicitly), without an upload."""
+    created_at = timezone.now() - created_ago
+    finished = status not in (JobStatus.CREATED, JobStatus.IN_PROGRESS)
+    job = ImportJob.objects.create(
+        tenant=tenant,
+        status=status,
+        created_by=fields.pop("created_by", "importer"),
+        services_modify=fields.pop("services_modify", [{"service_uri_source": "pricing/quote"}]),
+        outputs=fields.pop(
+            "outputs",
+            {"services": [{"service_uri_destination": "pricing/quote", "status": "added"}], "service_versions": []},
+        ),
+        **fields,
+    )
+    ImportJob.objects.filter(pk=job.pk).update(
+        created_at=created_at,
+        started_at=created_at if status != JobStatus.CREATED else None,
+        finished_at=created_at + took if finished else None,
+    )
+    job.refresh_from_db()
     return job
 
 

@@ -267,7 +267,7 @@ def test_a_failure_half_way_leaves_nothing_behind(source, dest, tenant, other_te
 def test_cancelled_before_it_runs_the_import_is_skipped(source, dest, other_tenant, django_capture_on_commit_callbacks):
     response = post_import(dest, django_capture_on_commit_callbacks, source, {"inputs": modify(("claims/triage", None))})
     job = ImportJob.objects.get(pk=response.json()["id"])
-    import_job_cancel(job)
+    import_job_cancel(job, caller=Caller(tenant=job.tenant, label="sue", is_supervisor=True))
     before = catalog_state(other_tenant)
 
     run_workers()
@@ -275,14 +275,14 @@ def test_cancelled_before_it_runs_the_import_is_skipped(source, dest, other_tena
     assert ImportJob.objects.get(pk=job.pk).status == JobStatus.CANCELLED
     assert catalog_state(other_tenant) == before
     with pytest.raises(Conflict):
-        import_job_cancel(job)
+        import_job_cancel(job, caller=Caller(tenant=job.tenant, label="sue", is_supervisor=True))
 
 
 def test_a_cancel_while_applying_rolls_the_whole_import_back(source, dest, other_tenant, django_capture_on_commit_callbacks):
     response = post_import(dest, django_capture_on_commit_callbacks, source, {"inputs": modify(("claims/triage", None), ("pricing/quote", None))})
     before = catalog_state(other_tenant)
     job = import_job_start(response.json()["id"])
-    import_job_cancel(job)  # lands before the worker's transaction closes the job
+    import_job_cancel(job, caller=Caller(tenant=job.tenant, label="sue", is_supervisor=True))  # lands before the worker's transaction closes the job
 
     import_job_run(job)
 

@@ -1,0 +1,58 @@
+"""Rate limits: job-creating POSTs per credential, and authentication failures per client address.
+
+Counters live in the default cache (Redis when REDIS_URL is set, so every server process
+shares them).
+"""
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.exceptions import Throttled
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class JobCreateThrottle(SimpleRateThrottle):
+    """POSTs that create jobs, per tenant credential (API key or user)."""
+
+    scope = "job_create"
+
+    def get_rate(self):
+        # Read at use, not at import as DRF does, so the rate follows settings.
+        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][self.scope]
+
+    def get_cache_key(self, request, view):
+        caller = getattr(request, "caller", None)
+        if request.method != "POST" or caller is None:
+            return None
+        ident = f"key{caller.api_key.pk}" if caller.api_key else f"user{getattr(caller.user, 'pk', None)}"
+        return self.cache_format % {"scope": self.scope, "ident": f"{caller.tenant.pk}:{ident}"}
+
+
+class AuthFailureLimiter:
+    """Counts failed authentications per client address; past the limit they answer 429."""
+
+    scope = "auth_failure"
+
+    def __init__(self):
+        self.limit, self.period = SimpleRateThrottle.parse_rate(
+            None, settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][self.scope]
+        )
+
+    def _key(self, request) -> str:
+        return f"throttle_{self.scope}_{request.META.get('REMOTE_ADDR', 'unknown')}"
+
+    def record_failure(self, request) -> None:
+        """Count one failure; raise Throttled once the address is over its limit."""
+        key = self._key(request)
+        cache.add(key, 0, timeout=self.period)
+        try:
+            failures = cache.incr(key)
+        except ValueError:  # the counter expired between add and incr
+            cache.set(key, 1, timeout=self.period)
+            failures = 1
+        if failures > self.limit:
+            raise Throttled(
+                wait=self.period,
+                detail=(
+                    f"Too many failed authentications from this address ({failures} in "
+                    f"{self.period} s). Check your credentials and retry later."
+                ),
+            )
