@@ -15,8 +15,9 @@ from exports.models import ACTIVE_STATES, AuditAction, ImportJob, JobStatus, pac
 from exports.package_reader import InvalidPackage, Package, open_member, read_package
 from exports.services import (
     JOB_LIMIT_RETRY_AFTER_SECONDS,
-    RQ_TIMEOUT_GRACE_SECONDS,
     idempotent_job,
+    job_enqueue,
+    job_fail,
     job_transition,
     request_fingerprint,
 )
@@ -152,7 +153,7 @@ def _create_and_queue(tenant: Tenant, fields: dict, path: str, enqueue: bool) ->
                 stored_name = storage.save(f"imports/{tenant.slug}/{job.pk}.zip", File(handle))
             ImportJob.objects.filter(pk=job.pk).update(upload=stored_name)
             if enqueue:
-                transaction.on_commit(lambda: _enqueue(job, locked.job_timeout_seconds))
+                transaction.on_commit(lambda: job_enqueue(job, IMPORTS_QUEUE, locked.job_timeout_seconds))
     except queue.QueueUnavailable:
         import_job_discard_upload(job)
         raise queue.unavailable_error() from None
@@ -163,20 +164,6 @@ def _create_and_queue(tenant: Tenant, fields: dict, path: str, enqueue: bool) ->
     job.refresh_from_db()
     logger.info("import %s created by %s in %s", job.pk, job.created_by, tenant)
     return job
-
-
-def _enqueue(job: ImportJob, timeout_seconds: int) -> None:
-    try:
-        queue.enqueue(
-            IMPORTS_QUEUE,
-            "exports.jobs.run_import_job",
-            job_id=str(job.pk),
-            timeout=timeout_seconds + RQ_TIMEOUT_GRACE_SECONDS,
-            on_failure="exports.jobs.on_import_job_failure",
-        )
-    except queue.QueueUnavailable:
-        import_job_fail(job.pk, "SERVICE_UNAVAILABLE", "The job queue was unreachable.")
-        raise
 
 
 def import_job_start(job_id) -> ImportJob | None:
@@ -193,16 +180,7 @@ def import_job_complete(job_id, outputs: dict) -> bool:
 
 
 def import_job_fail(job_id, code: str, message: str) -> bool:
-    """Any active state → failed; the message says that nothing was imported."""
-    logger.warning("import %s failed: %s %s", job_id, code, message)
-    return job_transition(
-        ImportJob,
-        job_id,
-        ACTIVE_STATES,
-        status=JobStatus.FAILED,
-        finished_at=timezone.now(),
-        errors=[{"code": code, "message": message}],
-    )
+    return job_fail(ImportJob, job_id, code, message)
 
 
 def import_job_discard_upload(job: ImportJob) -> None:

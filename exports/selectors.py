@@ -267,3 +267,18 @@ def jobs_for_tenant_status(model, caller) -> tuple[list, list]:
 
 def jobs_in_progress_count(model, tenant: Tenant) -> int:
     return model.objects.filter(tenant=tenant, status__in=ACTIVE_STATES).count()
+
+
+def tenant_jobs_status(model, caller) -> dict:
+    """GET export/status or import/status: the caller's jobs in progress and of the past hour,
+    and the tenant's limit, in Spark's shape (`in_progress_exports`, `export_api_job_limit`, ...)."""
+    kind = "export" if model is ExportJob else "import"
+    in_progress, recent = jobs_for_tenant_status(model, caller)
+    return {
+        f"in_progress_{kind}s": in_progress,
+        f"recent_{kind}s": recent,
+        "tenant": {
+            "configuration": {f"{kind}_api_job_limit": getattr(caller.tenant, f"{kind}_api_job_limit")},
+            "status": {f"{kind}_api_jobs_in_progress": jobs_in_progress_count(model, caller.tenant)},
+        },
+    }

@@ -149,7 +149,7 @@ def export_job_create(
             )
             job.versions.set(versions)
             if enqueue:
-                transaction.on_commit(lambda: _enqueue(job, locked.job_timeout_seconds))
+                transaction.on_commit(lambda: job_enqueue(job, EXPORTS_QUEUE, locked.job_timeout_seconds))
     except queue.QueueUnavailable:
         raise queue.unavailable_error() from None
     except IntegrityError:
@@ -162,17 +162,19 @@ def export_job_create(
     return job
 
 
-def _enqueue(job: ExportJob, timeout_seconds: int) -> None:
+def job_enqueue(job, queue_name: str, timeout_seconds: int) -> None:
+    """Put an export or import job on its queue; if Redis refuses, the job fails at once."""
+    kind = "export" if isinstance(job, ExportJob) else "import"
     try:
         queue.enqueue(
-            EXPORTS_QUEUE,
-            "exports.jobs.run_export_job",
-            job_id=str(job.id),
+            queue_name,
+            f"exports.jobs.run_{kind}_job",
+            job_id=str(job.pk),
             timeout=timeout_seconds + RQ_TIMEOUT_GRACE_SECONDS,
-            on_failure="exports.jobs.on_export_job_failure",
+            on_failure=f"exports.jobs.on_{kind}_job_failure",
         )
     except queue.QueueUnavailable:
-        export_job_fail(job.id, "SERVICE_UNAVAILABLE", "The job queue was unreachable.")
+        job_fail(type(job), job.pk, "SERVICE_UNAVAILABLE", "The job queue was unreachable.")
         raise
 
 
@@ -208,17 +210,21 @@ def export_job_complete(job_id, *, package_name: str, size: int, sha256: str, zi
     )
 
 
-def export_job_fail(job_id, code: str, message: str) -> bool:
-    """Any active state → failed, with the reason in `errors`."""
-    logger.warning("export %s failed: %s %s", job_id, code, message)
+def job_fail(model, job_id, code: str, message: str) -> bool:
+    """An active export or import job → failed, with the reason in `errors`."""
+    logger.warning("%s %s failed: %s %s", model.__name__, job_id, code, message)
     return job_transition(
-        ExportJob,
+        model,
         job_id,
         ACTIVE_STATES,
         status=JobStatus.FAILED,
         finished_at=timezone.now(),
         errors=[{"code": code, "message": message}],
     )
+
+
+def export_job_fail(job_id, code: str, message: str) -> bool:
+    return job_fail(ExportJob, job_id, code, message)
 
 
 def job_time_out(model, job_id, timeout_seconds: int) -> bool:

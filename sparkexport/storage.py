@@ -13,10 +13,17 @@ from django.core.files.storage import FileSystemStorage
 from django.utils.functional import cached_property
 
 try:
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
     from storages.backends.s3 import S3Storage
     from storages.utils import clean_name
-except ImportError:  # pragma: no cover - django-storages is a pinned dependency
+except ImportError:  # pragma: no cover - django-storages and boto3 are pinned dependencies
     S3Storage = None
+    Boto3Error = BotoCoreError = ClientError = OSError
+
+# What a failing storage raises: OSError on disk; botocore's and boto3's own errors on S3
+# (unreachable endpoint, NoSuchBucket, a failed upload), which are not OSError.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError, Boto3Error)
 
 
 def open_stream(storage, name: str):
@@ -78,10 +85,18 @@ def publish_local_file(storage, local_path: str, name: str) -> str:
     """Hand a complete local file to storage under `name`; answers the stored name.
 
     Nothing appears at `name` until the file is complete: the filesystem backend renames
-    it into place and S3 completes the multipart upload only after the last part.
+    it into place and S3 completes the multipart upload only after the last part (boto3
+    aborts the upload if a part fails). Across disks the filesystem backend copies instead,
+    and a failed copy (disk full) would leave a truncated file: it is removed.
     """
     with open(local_path, "rb") as handle:
-        return storage.save(name, LocalFile(handle, name=name))
+        try:
+            return storage.save(name, LocalFile(handle, name=name))
+        except BaseException:
+            if isinstance(storage, FileSystemStorage):
+                # Callers publish under names of their own (the job's id), so this is ours.
+                storage.delete(name)
+            raise
 
 
 class PackageFileStorage(FileSystemStorage):

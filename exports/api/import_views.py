@@ -12,7 +12,7 @@ from exports.api.import_serializers import (
 from exports.api.views import IDEMPOTENCY_KEY, errors, idempotency_key
 from exports.import_services import import_job_create
 from exports.models import ImportJob
-from exports.selectors import import_job_get, jobs_for_tenant_status, jobs_in_progress_count
+from exports.selectors import import_job_get, tenant_jobs_status
 from sparkexport.api.tenancy import IsTenantCaller
 from tenants.models import Permission
 
@@ -62,7 +62,7 @@ class ImportStatusView(TenantImportAPIView):
         tags=TAGS,
         operation_id="import_status",
         summary="Status of one import job",
-        responses={200: ImportStatusSerializer, **errors(401, 403, 404)},
+        responses={200: ImportStatusSerializer, **errors(401, 403, 404, 429)},
     )
     def get(self, request, tenant, job_id):
         return self.status_document(import_job_get(request.caller, job_id))
@@ -73,17 +73,8 @@ class ImportTenantStatusView(TenantImportAPIView):
         tags=TAGS,
         operation_id="import_tenant_status",
         summary="Import jobs in progress and of the past hour",
-        responses={200: TenantImportStatusSerializer, **errors(401, 403)},
+        responses={200: TenantImportStatusSerializer, **errors(401, 403, 429)},
     )
     def get(self, request, tenant):
-        caller = request.caller
-        in_progress, recent = jobs_for_tenant_status(ImportJob, caller)
-        document = {
-            "in_progress_imports": in_progress,
-            "recent_imports": recent,
-            "tenant": {
-                "configuration": {"import_api_job_limit": caller.tenant.import_api_job_limit},
-                "status": {"import_api_jobs_in_progress": jobs_in_progress_count(ImportJob, caller.tenant)},
-            },
-        }
+        document = tenant_jobs_status(ImportJob, request.caller)
         return Response(TenantImportStatusSerializer(document).data)

@@ -90,6 +90,16 @@ class CancelRequestSerializer(serializers.Serializer):
         },
     )
 
+    # The PATCH body is validated whole, so export_status is required; drf-spectacular marks
+    # every PATCH serializer partial (all fields optional) unless `partial` stays False.
+    @property
+    def partial(self) -> bool:
+        return False
+
+    @partial.setter
+    def partial(self, value) -> None:
+        pass
+
 
 class ErrorItemSerializer(serializers.Serializer):
     code = serializers.CharField()

@@ -16,11 +16,7 @@ from exports.api.serializers import (
 from exports.audit import audit_record
 from exports.downloads import download_token_valid
 from exports.models import AuditAction, ExportJob, JobStatus, package_storage
-from exports.selectors import (
-    export_job_get,
-    jobs_for_tenant_status,
-    jobs_in_progress_count,
-)
+from exports.selectors import export_job_get, tenant_jobs_status
 from exports.services import export_job_cancel, export_job_create
 from sparkexport.api.errors import Conflict, Forbidden, InvalidRequest, NotFound, PackageExpired
 from sparkexport.api.tenancy import IsTenantCaller
@@ -95,7 +91,7 @@ class ExportStatusView(TenantExportAPIView):
         tags=TAGS,
         operation_id="export_status",
         summary="Status of one export job",
-        responses={200: ExportStatusSerializer, **errors(401, 403, 404)},
+        responses={200: ExportStatusSerializer, **errors(401, 403, 404, 429)},
     )
     def get(self, request, tenant, job_id):
         return self.status_document(export_job_get(request.caller, job_id))
@@ -107,7 +103,7 @@ class ExportCancelView(TenantExportAPIView):
         operation_id="export_cancel",
         summary="Cancel an export job",
         request=CancelRequestSerializer,
-        responses={200: ExportStatusSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: ExportStatusSerializer, **errors(400, 401, 403, 404, 409, 429)},
     )
     def patch(self, request, tenant, job_id):
         job = export_job_get(request.caller, job_id)
@@ -121,19 +117,10 @@ class ExportTenantStatusView(TenantExportAPIView):
         tags=TAGS,
         operation_id="export_tenant_status",
         summary="Export jobs in progress and of the past hour",
-        responses={200: TenantExportStatusSerializer, **errors(401, 403)},
+        responses={200: TenantExportStatusSerializer, **errors(401, 403, 429)},
     )
     def get(self, request, tenant):
-        caller = request.caller
-        in_progress, recent = jobs_for_tenant_status(ExportJob, caller)
-        document = {
-            "in_progress_exports": in_progress,
-            "recent_exports": recent,
-            "tenant": {
-                "configuration": {"export_api_job_limit": caller.tenant.export_api_job_limit},
-                "status": {"export_api_jobs_in_progress": jobs_in_progress_count(ExportJob, caller.tenant)},
-            },
-        }
+        document = tenant_jobs_status(ExportJob, request.caller)
         return Response(TenantExportStatusSerializer(document).data)
 
 
@@ -164,7 +151,7 @@ class ExportFileView(TenantExportAPIView):
         summary="Download an export package",
         responses={
             (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The ZIP."),
-            **errors(401, 403, 404, 409, 410),
+            **errors(401, 403, 404, 409, 410, 429),
         },
     )
     def get(self, request, tenant, job_id, file_name):
