@@ -1,12 +1,14 @@
 """RQ jobs of the `exports` queue: thin wrappers that take ids and call services."""
 import logging
 
+from django.db import DatabaseError, connection as db_connection
 from rq.timeouts import JobTimeoutException
 
 from exports.building import export_job_package
 from exports.packaging import EntryChanged, PackageTooLarge, PackagingStopped
 from exports.import_services import import_job_fail, import_job_run, import_job_start
 from exports.services import export_job_fail, export_job_start, export_job_time_out
+from sparkexport.storage import STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +38,29 @@ def run_export_job(job_id: str, on_entry=None) -> None:
             f"A stored file no longer matches its recorded SHA-256 ({exc}). "
             "Re-upload that service version.",
         )
-    except OSError as exc:
+    except STORAGE_ERRORS as exc:
         export_job_fail(job.pk, "STORAGE_ERROR", f"Reading or writing storage failed: {exc}.")
     except Exception as exc:
         export_job_fail(job.pk, "INTERNAL_ERROR", f"Packaging failed: {type(exc).__name__}: {exc}")
         raise
 
 
+def _drop_dead_db_connection() -> None:
+    """After a database restart this process's connection is dead: drop it, so the next query
+    reconnects (a worker's horse has no request cycle that would do it)."""
+    if db_connection.connection is not None and not db_connection.is_usable():
+        db_connection.close()
+
+
 def on_export_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
-    """RQ failure callback: the horse was killed or the worker died; record it on the row."""
+    """RQ failure callback: the horse was killed, the worker died or the database went away
+    mid-job (so the job could not record its own failure); record it on the row."""
+    _drop_dead_db_connection()
+    if exc_type and issubclass(exc_type, DatabaseError):
+        export_job_fail(
+            job.id, "DATABASE_ERROR", f"The database connection was lost during the export ({exc_value}). Run it again."
+        )
+        return
     reason = f"{exc_type.__name__}: {exc_value}" if exc_type else "the worker stopped"
     export_job_fail(job.id, "WORKER_LOST", f"The worker running this export stopped ({reason}).")
 
@@ -57,12 +73,15 @@ def run_import_job(job_id: str) -> None:
         return
     try:
         import_job_run(job)
+    except STORAGE_ERRORS as exc:
+        import_job_fail(job.pk, "STORAGE_ERROR", f"Reading or writing storage failed ({exc}); nothing was imported.")
     except Exception as exc:
         import_job_fail(job.pk, "INTERNAL_ERROR", f"Import failed: {type(exc).__name__}: {exc}. Nothing was imported.")
         raise
 
 
 def on_import_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
-    """RQ failure callback for imports (killed horse, dead worker)."""
+    """RQ failure callback for imports (killed horse, dead worker, lost database connection)."""
+    _drop_dead_db_connection()
     reason = f"{exc_type.__name__}: {exc_value}" if exc_type else "the worker stopped"
     import_job_fail(job.id, "WORKER_LOST", f"The worker running this import stopped ({reason}); nothing was imported.")

@@ -3,24 +3,30 @@
 Each takes `apply`: without it, it reports what it would do and changes nothing.
 """
 import hashlib
+import os
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import django_rq
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from redis.exceptions import RedisError
+from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
 from exports.import_services import IMPORTS_QUEUE, import_job_discard_upload, import_job_fail
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
+from exports.references import parse_uuid
 from exports.services import EXPORTS_QUEUE, export_job_fail, job_time_out
 from sparkexport.storage import iter_stored_file
 
 # A job is judged only after this long, so a job that is being enqueued right now is not.
+# A job in progress is judged at once: a worker has taken it, so its RQ entry exists.
 REAP_GRACE = timedelta(seconds=60)
 
 
@@ -35,6 +41,33 @@ def work_file(job_id) -> Path:
     return Path(settings.PACKAGE_WORK_DIR or Path(settings.MEDIA_ROOT) / ".partial") / f"{job_id}.zip.partial"
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _worker_verdict(rq_job, connection) -> str | None:
+    """Why the worker running this RQ job is gone, or None while it may be alive.
+
+    RQ itself notices a SIGKILLed worker only when the job's heartbeat expires (about 90 s)
+    and a registry cleanup runs. A worker on this host whose process no longer exists is
+    known dead at once; one whose key expired (no heartbeat for ~90 s) is dead on any host.
+    """
+    if not rq_job.worker_name:
+        return None
+    worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + rq_job.worker_name, connection=connection)
+    if worker is None:
+        return f"its worker {rq_job.worker_name} stopped sending heartbeats (it died)"
+    if worker.hostname == socket.gethostname() and worker.pid and not _pid_alive(worker.pid):
+        return f"its worker {rq_job.worker_name} (pid {worker.pid} on this host) died"
+    return None
+
+
 def _queue_verdict(job, queue) -> str | None:
     """Why RQ will never finish this job, or None while it may still."""
     try:
@@ -46,11 +79,15 @@ def _queue_verdict(job, queue) -> str | None:
         result = rq_job.latest_result()
         detail = (result.exc_string or "").strip().splitlines()[-1:] if result else []
         return "the worker running it died or failed" + (f" ({detail[0]})" if detail else "")
+    if rq_status == RQStatus.STARTED:
+        return _worker_verdict(rq_job, queue.connection)
     return None
 
 
 def _stale(model, queue_name: str, now) -> list[ReapOutcome]:
-    jobs = model.objects.filter(status__in=ACTIVE_STATES, created_at__lt=now - REAP_GRACE)
+    jobs = model.objects.filter(status__in=ACTIVE_STATES).filter(
+        Q(created_at__lt=now - REAP_GRACE) | Q(status=JobStatus.IN_PROGRESS)
+    )
     queue = None if settings.EMBEDDED_QUEUE else django_rq.get_queue(queue_name)
     if queue is not None:
         # RQ's own sweep: moves jobs of dead workers to the failed registry.
@@ -73,8 +110,21 @@ def stale_jobs(now=None) -> list[ReapOutcome]:
     return _stale(ExportJob, EXPORTS_QUEUE, now) + _stale(ImportJob, IMPORTS_QUEUE, now)
 
 
+def orphan_work_files() -> list[Path]:
+    """Partial packages left behind by jobs that are no longer running (their worker was killed)."""
+    work_dir = work_file("-").parent
+    files = {}
+    for path in work_dir.glob("*.zip.partial") if work_dir.is_dir() else ():
+        job_id = parse_uuid(path.name.removesuffix(".zip.partial"))
+        if job_id is not None:
+            files[job_id] = path
+    running = set(ExportJob.objects.filter(pk__in=files, status__in=ACTIVE_STATES).values_list("pk", flat=True))
+    return [path for job_id, path in files.items() if job_id not in running]
+
+
 def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
-    """End every stale job (failed or closed_by_timeout, with why) and remove its partial file."""
+    """End every stale job (failed or closed_by_timeout, with why) and remove partial files
+    of jobs that are not running (those ended here, by RQ's own sweep, or cancelled)."""
     outcomes = stale_jobs(now)
     if apply:
         for outcome in outcomes:
@@ -84,7 +134,8 @@ def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
             else:
                 job_fail = export_job_fail if isinstance(job, ExportJob) else import_job_fail
                 job_fail(job.pk, "WORKER_LOST", f"The job was ended by the reaper: {outcome.reason}. Run it again.")
-            work_file(job.pk).unlink(missing_ok=True)
+        for path in orphan_work_files():
+            path.unlink(missing_ok=True)
     return outcomes
 
 

@@ -7,6 +7,7 @@ import logging
 
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from redis.exceptions import RedisError
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -126,11 +127,11 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.UnsupportedMediaType):
         # The contract answers every body that is not JSON with 400 INVALID_REQUEST.
         exc.status_code = status.HTTP_400_BAD_REQUEST
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        logger.error("database unavailable: %s", exc)
+    if isinstance(exc, (OperationalError, InterfaceError, RedisError)):
+        logger.error("backing service unavailable: %s", exc)
         unavailable = ServiceUnavailable(
-            "The database is unreachable right now. Retry in a few seconds; if it persists, "
-            "tell the operator.",
+            "The database or the job queue is unreachable right now. Retry in a few seconds; "
+            "if it persists, tell the operator.",
             headers={"Retry-After": "5"},
         )
         return Response(unavailable.body(), status=unavailable.status_code, headers=unavailable.headers)

@@ -1,12 +1,18 @@
 """Rate limits: job-creating POSTs per credential, and authentication failures per client address.
 
 Counters live in the default cache (Redis when REDIS_URL is set, so every server process
-shares them).
+shares them). When that cache is unreachable the limits step aside rather than fail the
+request: the job limit still bounds the work, and the enqueue answers 503 by itself.
 """
+import logging
+
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.exceptions import Throttled
+from redis.exceptions import RedisError
 from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class JobCreateThrottle(SimpleRateThrottle):
@@ -17,6 +23,13 @@ class JobCreateThrottle(SimpleRateThrottle):
     def get_rate(self):
         # Read at use, not at import as DRF does, so the rate follows settings.
         return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][self.scope]
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except RedisError as exc:
+            logger.warning("rate limit skipped, cache unreachable: %s", exc)
+            return True
 
     def get_cache_key(self, request, view):
         caller = getattr(request, "caller", None)
@@ -42,12 +55,16 @@ class AuthFailureLimiter:
     def record_failure(self, request) -> None:
         """Count one failure; raise Throttled once the address is over its limit."""
         key = self._key(request)
-        cache.add(key, 0, timeout=self.period)
         try:
-            failures = cache.incr(key)
-        except ValueError:  # the counter expired between add and incr
-            cache.set(key, 1, timeout=self.period)
-            failures = 1
+            cache.add(key, 0, timeout=self.period)
+            try:
+                failures = cache.incr(key)
+            except ValueError:  # the counter expired between add and incr
+                cache.set(key, 1, timeout=self.period)
+                failures = 1
+        except RedisError as exc:
+            logger.warning("auth failure not counted, cache unreachable: %s", exc)
+            return
         if failures > self.limit:
             raise Throttled(
                 wait=self.period,
