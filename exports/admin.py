@@ -62,7 +62,12 @@ def admin_caller(request, job: ExportJob | ImportJob) -> Caller:
 
 
 class JobColumns:
-    """Columns and search shared by the export and import job histories."""
+    """Columns, search and list settings shared by the export and import job histories."""
+
+    list_select_related = ("tenant",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    list_per_page = 50
 
     @admin.display(description="audit trail")
     def audit_trail(self, job):
@@ -250,16 +255,12 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
         "size",
         "hash_short",
     )
-    list_select_related = ("tenant",)
     list_filter = (
         "status",
         ("tenant", admin.RelatedOnlyFieldListFilter),
         "created_by",
         ("created_at", admin.DateFieldListFilter),
     )
-    date_hierarchy = "created_at"
-    ordering = ("-created_at",)
-    list_per_page = 50
     fieldsets = (
         (None, {"fields": ("id", "tenant", "status_badge", "created_by", "source_system", "correlation_id")}),
         ("Request", {"fields": ("inputs_display", "file_filter", "version_filter", "file_name")}),
@@ -485,7 +486,6 @@ class ImportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
         "finished_at",
         "process_time",
     )
-    list_select_related = ("tenant",)
     list_filter = (
         "status",
         ("tenant", admin.RelatedOnlyFieldListFilter),
@@ -493,9 +493,6 @@ class ImportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
         "dry_run",
         ("created_at", admin.DateFieldListFilter),
     )
-    date_hierarchy = "created_at"
-    ordering = ("-created_at",)
-    list_per_page = 50
     fieldsets = (
         (None, {"fields": ("id", "tenant", "status_badge", "created_by", "source_system", "correlation_id")}),
         ("Request", {"fields": ("services_modify_display", "services_existing", "dry_run", "upload_kept", "upload_size")}),

@@ -1,12 +1,10 @@
 """Input and output serializers of the v4 import API."""
 import json
 
-from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from exports.api.serializers import ErrorItemSerializer, JobSummaryDataSerializer, iso_utc
+from exports.api.serializers import ErrorItemSerializer, JobStatusSerializer, JobSummaryDataSerializer
 from exports.models import JobStatus, ServicesExisting, UpdateVersionType
 
 MAX_ENTITY_BYTES = 1024 * 1024
@@ -99,31 +97,14 @@ class ImportOutputsSerializer(serializers.Serializer):
     service_versions = ImportVersionRowSerializer(many=True)
 
 
-class ImportStatusSerializer(serializers.Serializer):
+class ImportStatusSerializer(JobStatusSerializer):
     """The import status document (POST import, GET import/{id}/status)."""
 
-    object = serializers.SerializerMethodField()
-    id = serializers.UUIDField(source="pk")
-    response_timestamp = serializers.SerializerMethodField()
-    status = serializers.ChoiceField(choices=JobStatus.choices)
-    status_url = serializers.SerializerMethodField()
-    process_time = serializers.IntegerField(source="process_time_ms", help_text="Milliseconds.")
+    kind = "import"
     dry_run = serializers.BooleanField(help_text="True: outputs is the plan; nothing was written.")
     outputs = serializers.SerializerMethodField()
     errors = serializers.ListField(child=ErrorItemSerializer(), allow_null=True)
     warnings = serializers.ListField(child=ErrorItemSerializer())
-    source_system = serializers.CharField(allow_null=True)
-    correlation_id = serializers.CharField(allow_null=True)
-
-    def get_object(self, job) -> str:
-        return "import"
-
-    def get_response_timestamp(self, job) -> str:
-        return iso_utc(timezone.now())
-
-    def get_status_url(self, job) -> str:
-        path = reverse("import-status", kwargs={"tenant": job.tenant.slug, "job_id": job.pk})
-        return self.context["request"].build_absolute_uri(path)
 
     @extend_schema_field(ImportOutputsSerializer)
     def get_outputs(self, job):

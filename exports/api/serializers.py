@@ -146,29 +146,36 @@ def download_url(request, job: ExportJob) -> str:
     return request.build_absolute_uri(f"{path}?token={token}")
 
 
-class ExportStatusSerializer(serializers.Serializer):
-    """The export status document (POST export, GET status, PATCH)."""
+class JobStatusSerializer(serializers.Serializer):
+    """What the export and import status documents share; `kind` names which one."""
 
+    kind = ""
     object = serializers.SerializerMethodField()
     id = serializers.UUIDField(source="pk")
     response_timestamp = serializers.SerializerMethodField()
     status = serializers.ChoiceField(choices=JobStatus.choices)
     status_url = serializers.SerializerMethodField()
     process_time = serializers.IntegerField(source="process_time_ms", help_text="Milliseconds.")
-    outputs = serializers.SerializerMethodField()
-    errors = serializers.SerializerMethodField()
     source_system = serializers.CharField(allow_null=True)
     correlation_id = serializers.CharField(allow_null=True)
 
     def get_object(self, job) -> str:
-        return "export"
+        return self.kind
 
     def get_response_timestamp(self, job) -> str:
         return iso_utc(timezone.now())
 
     def get_status_url(self, job) -> str:
-        path = reverse("export-status", kwargs={"tenant": job.tenant.slug, "job_id": job.pk})
+        path = reverse(f"{self.kind}-status", kwargs={"tenant": job.tenant.slug, "job_id": job.pk})
         return self.context["request"].build_absolute_uri(path)
+
+
+class ExportStatusSerializer(JobStatusSerializer):
+    """The export status document (POST export, GET status, PATCH)."""
+
+    kind = "export"
+    outputs = serializers.SerializerMethodField()
+    errors = serializers.SerializerMethodField()
 
     @extend_schema_field(ErrorItemSerializer(many=True, allow_null=True))
     def get_errors(self, job):
