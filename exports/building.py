@@ -1,4 +1,5 @@
 """Building an export job's package and handing it to storage."""
+import hashlib
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,8 @@ from sparkexport.storage import publish_local_file
 
 # How often the worker looks at the row for a cancel while it packages.
 STATUS_POLL_SECONDS = 0.2
+# Bump when the package layout or the writer's bytes change, so old packages are not reused.
+CONTENT_KEY_VERSION = b"sparkexport-package-1"
 
 
 class StopCheck:
@@ -39,12 +42,42 @@ def package_name(job: ExportJob) -> str:
     return f"{job.tenant.slug}/{job.pk}.zip"
 
 
+def work_file(job_id) -> Path:
+    """Where a job's package is built before it is handed to storage."""
+    work_dir = Path(settings.PACKAGE_WORK_DIR or Path(settings.MEDIA_ROOT) / ".partial")
+    return work_dir / f"{job_id}.zip.partial"
+
+
+def content_key(entries) -> str:
+    """A digest of every entry's path, size and SHA-256: the writer is deterministic, so
+    equal keys mean byte-identical packages."""
+    digest = hashlib.sha256(CONTENT_KEY_VERSION)
+    for entry in entries:
+        digest.update(f"{entry.path}\0{entry.size}\0{entry.sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def reusable_package(job: ExportJob, key: str) -> ExportJob | None:
+    """An earlier closed job of the tenant whose identical package is still stored."""
+    earlier = (
+        ExportJob.objects.filter(tenant_id=job.tenant_id, content_key=key, status=JobStatus.CLOSED)
+        .exclude(package="")
+        .exclude(pk=job.pk)
+        .order_by("-finished_at")
+        .first()
+    )
+    if earlier is not None and package_storage().exists(earlier.package.name):
+        return earlier
+    return None
+
+
 def export_job_package(job: ExportJob, on_entry=None) -> bool:
     """Write the job's package, store it and close the job; False if it was cancelled meanwhile.
 
-    The package is built in a work file and only handed to storage once complete, so no
-    partial package is ever visible; the work file is removed whatever happens. `on_entry`
-    is called with each entry written (for progress reports).
+    An identical package that is still stored is reused instead of written again. A new one
+    is built in a work file and only handed to storage once complete, so no partial package
+    is ever visible; the work file is removed whatever happens. `on_entry` is called with
+    each entry written (for progress reports).
     """
     tenant = job.tenant
     versions = list(job.versions.select_related("service__folder"))
@@ -54,13 +87,25 @@ def export_job_package(job: ExportJob, on_entry=None) -> bool:
         file_filter=job.file_filter,
         version_filter=job.version_filter,
     )
-    deadline = job.started_at + timedelta(seconds=tenant.job_timeout_seconds)
-    work_dir = Path(settings.PACKAGE_WORK_DIR or Path(settings.MEDIA_ROOT) / ".partial")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    work_file = work_dir / f"{job.pk}.zip.partial"
+    key = content_key(entries)
     started = time.monotonic()
+    earlier = reusable_package(job, key)
+    if earlier is not None:
+        for entry in entries if on_entry else ():
+            on_entry(entry)
+        return export_job_complete(
+            job.pk,
+            package_name=earlier.package.name,
+            size=earlier.file_size,
+            sha256=earlier.file_hash,
+            zip_ms=int((time.monotonic() - started) * 1000),
+            content_key=key,
+        )
+    deadline = job.started_at + timedelta(seconds=tenant.job_timeout_seconds)
+    partial = work_file(job.pk)
+    partial.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(work_file, "wb") as out:
+        with open(partial, "wb") as out:
             result = write_package(
                 entries,
                 out,
@@ -69,12 +114,12 @@ def export_job_package(job: ExportJob, on_entry=None) -> bool:
                 on_entry=on_entry,
             )
         storage = package_storage()
-        stored_name = publish_local_file(storage, str(work_file), package_name(job))
+        stored_name = publish_local_file(storage, str(partial), package_name(job))
     finally:
-        work_file.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
     zip_ms = int((time.monotonic() - started) * 1000)
     if export_job_complete(
-        job.pk, package_name=stored_name, size=result.size, sha256=result.sha256, zip_ms=zip_ms
+        job.pk, package_name=stored_name, size=result.size, sha256=result.sha256, zip_ms=zip_ms, content_key=key
     ):
         return True
     storage.delete(stored_name)

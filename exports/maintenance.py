@@ -19,6 +19,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
+from exports.building import work_file
 from exports.import_services import IMPORTS_QUEUE, import_job_discard_upload, import_job_fail
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
 from exports.references import parse_uuid
@@ -35,10 +36,6 @@ class ReapOutcome:
     job: ExportJob | ImportJob
     status: str
     reason: str
-
-
-def work_file(job_id) -> Path:
-    return Path(settings.PACKAGE_WORK_DIR or Path(settings.MEDIA_ROOT) / ".partial") / f"{job_id}.zip.partial"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -148,13 +145,16 @@ def reap_exports_job() -> int:
 
 
 def export_package_delete(job: ExportJob) -> int:
-    """Delete a job's stored package, marking it expired; answers the bytes freed."""
+    """Mark a job's package expired and delete the file unless a repeat export shares it;
+    answers the bytes freed."""
     if not job.package:
         return 0
-    freed = job.file_size or 0
-    package_storage().delete(job.package.name)
+    name = job.package.name
     ExportJob.objects.filter(pk=job.pk).update(package="", package_expired_at=timezone.now())
-    return freed
+    if ExportJob.objects.filter(package=name).exists():
+        return 0
+    package_storage().delete(name)
+    return job.file_size or 0
 
 
 def _finished_before(model, cutoff):

@@ -96,6 +96,8 @@ class ExportJob(BackgroundJob):
     file_size = models.PositiveBigIntegerField(null=True, blank=True)
     file_hash = models.CharField(max_length=64, blank=True)
     package_expired_at = models.DateTimeField(null=True, blank=True)
+    # Digest of every entry (path, size, SHA-256): equal keys mean byte-identical packages.
+    content_key = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta(BackgroundJob.Meta):
         indexes = [models.Index(fields=["tenant", "status"], name="exportjob_tenant_status")]

@@ -194,7 +194,9 @@ def export_job_start(job_id) -> ExportJob | None:
     return ExportJob.objects.select_related("tenant").get(pk=job_id)
 
 
-def export_job_complete(job_id, *, package_name: str, size: int, sha256: str, zip_ms: int) -> bool:
+def export_job_complete(
+    job_id, *, package_name: str, size: int, sha256: str, zip_ms: int, content_key: str = ""
+) -> bool:
     """in_progress → closed with its package; False if the job was cancelled meanwhile."""
     return job_transition(
         ExportJob,
@@ -206,6 +208,7 @@ def export_job_complete(job_id, *, package_name: str, size: int, sha256: str, zi
         file_size=size,
         file_hash=sha256,
         zip_process_time_ms=zip_ms,
+        content_key=content_key,
         errors=None,
     )
 

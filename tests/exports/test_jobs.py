@@ -10,6 +10,7 @@ from django.conf import settings
 from rq import SimpleWorker
 
 from exports.building import export_job_package
+from exports.maintenance import export_package_delete
 from exports.models import ExportJob, JobStatus
 from exports.packaging import PackagingStopped
 from exports.services import export_job_cancel, export_job_start
@@ -108,8 +109,11 @@ def test_same_selection_gives_a_byte_identical_package(api, catalog, redis_queue
         job_id = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"services": ["pricing/quote"]}, "correlation_id": "run"})
         run_worker(redis_queue)
         status, package = download(api, job_id)
-        hashes.append(status["outputs"]["files"][0]["file_hash"])
+        hashes.append((hashlib.sha256(package).hexdigest(), status["outputs"]["files"][0]["file_hash"]))
+        # Delete it, so the second export really writes the package again instead of reusing it.
+        export_package_delete(ExportJob.objects.get(pk=job_id))
     assert hashes[0] == hashes[1]
+    assert hashes[0][0] == hashes[0][1]
 
 
 def test_onpremises_package_leaves_out_workbooks(api, catalog, redis_queue, django_capture_on_commit_callbacks):
@@ -237,3 +241,41 @@ def test_a_signed_link_is_bound_to_its_job(api, catalog, redis_queue, django_cap
 
     assert client.get(url.replace(first, second)).status_code == 403
     assert client.get(url.replace("/acme/", "/globex/")).status_code == 403
+
+
+def test_a_repeat_export_reuses_the_stored_identical_package(api, catalog, redis_queue, django_capture_on_commit_callbacks):
+    first = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["pricing"]}})
+    run_worker(redis_queue)
+    second = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["pricing"]}, "correlation_id": "again"})
+    run_worker(redis_queue)
+
+    a, b = ExportJob.objects.get(pk=first), ExportJob.objects.get(pk=second)
+    assert b.status == JobStatus.CLOSED
+    assert (b.package.name, b.file_hash, b.content_key) == (a.package.name, a.file_hash, a.content_key)
+    assert stored_packages() == [Path(settings.MEDIA_ROOT) / "packages" / "acme" / f"{first}.zip"]
+    _, package = download(api, second)
+    assert hashlib.sha256(package).hexdigest() == a.file_hash
+
+
+def test_a_changed_selection_is_packaged_anew(api, catalog, redis_queue, django_capture_on_commit_callbacks):
+    first = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["pricing"]}})
+    run_worker(redis_queue)
+    ServiceVersionFactory(service=catalog[0].service, version="1.11.0")
+    second = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["pricing"]}})
+    run_worker(redis_queue)
+
+    a, b = ExportJob.objects.get(pk=first), ExportJob.objects.get(pk=second)
+    assert a.content_key != b.content_key
+    assert a.package.name != b.package.name
+
+
+def test_purging_one_of_two_jobs_sharing_a_package_keeps_the_file(api, catalog, redis_queue, django_capture_on_commit_callbacks):
+    first = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["claims"]}})
+    run_worker(redis_queue)
+    second = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["claims"]}, "correlation_id": "b"})
+    run_worker(redis_queue)
+
+    assert export_package_delete(ExportJob.objects.get(pk=first)) == 0
+    assert download(api, second)[0]["status"] == "closed"
+    assert export_package_delete(ExportJob.objects.get(pk=second)) > 0
+    assert stored_packages() == []

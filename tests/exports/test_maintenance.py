@@ -11,7 +11,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rq import Callback, SimpleWorker
 
-from exports.maintenance import REAP_GRACE, work_file
+from exports.building import work_file
+from exports.maintenance import REAP_GRACE
 from exports.models import ExportJob, ImportJob, JobStatus
 from exports.services import export_job_start
 from tests.factories import ServiceVersionFactory
