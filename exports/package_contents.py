@@ -8,12 +8,16 @@ selection always gives the same bytes.
 import json
 
 from exports.models import FileFilter
+from exports.package_format import (
+    MANIFEST_NAME,
+    NEURON_ENTRY_NAME,
+    PACKAGE_FORMAT,
+    PACKAGE_FORMAT_VERSION,
+    VERSION_JSON_NAME,
+)
 from exports.packaging import Entry, bytes_entry
 from sparkexport.storage import open_stream
 
-PACKAGE_FORMAT = "sparkexport-package"
-PACKAGE_FORMAT_VERSION = 1
-NEURON_ENTRY_NAME = "neuron.zip"
 # Upper bound of what a version adds besides its files: version.json, ZIP headers.
 PER_VERSION_OVERHEAD = 8 * 1024
 PACKAGE_OVERHEAD = 16 * 1024
@@ -122,7 +126,7 @@ def package_entries(
     for version in versions:
         base = f"{version.service.folder.name}/{version.service.name}/{version.version}"
         entries.append(
-            bytes_entry(f"{base}/version.json", json_bytes(_version_metadata(version, file_filter)))
+            bytes_entry(f"{base}/{VERSION_JSON_NAME}", json_bytes(_version_metadata(version, file_filter)))
         )
         if file_filter == FileFilter.MIGRATE:
             entries.append(
@@ -149,4 +153,4 @@ def package_entries(
         "service_versions": service_version_rows(versions),
         "files": [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in entries],
     }
-    return [bytes_entry("manifest.json", json_bytes(manifest)), *entries]
+    return [bytes_entry(MANIFEST_NAME, json_bytes(manifest)), *entries]

@@ -57,6 +57,14 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Self
 
+from exports.package_format import (
+    MANIFEST_NAME,
+    NEURON_ENTRY_NAME,
+    PACKAGE_FORMAT,
+    PACKAGE_FORMAT_VERSION,
+    VERSION_JSON_NAME,
+)
+
 __all__ = [
     "MAX_COMPRESSION_RATIO",
     "MAX_ENTRIES",
@@ -70,13 +78,8 @@ __all__ = [
     "read_package",
 ]
 
-# Must agree with exports/package_contents.py (not imported: it depends on Django).
-PACKAGE_FORMAT = "sparkexport-package"
-PACKAGE_FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = (1,)
-MANIFEST_NAME = "manifest.json"
-VERSION_JSON_NAME = "version.json"
-NEURON_ENTRY_NAME = "neuron.zip"
+# The names themselves are shared with the writer in exports/package_format.py.
+SUPPORTED_FORMAT_VERSIONS = (PACKAGE_FORMAT_VERSION,)
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 MAX_WORKBOOK_NAME_CHARS = 100
 
