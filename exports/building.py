@@ -1,5 +1,4 @@
 """Building an export job's package and handing it to storage."""
-import hashlib
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -10,13 +9,12 @@ from django.utils import timezone
 from exports.models import ExportJob, JobStatus, package_storage
 from exports.package_contents import package_entries
 from exports.packaging import write_package
+from exports.reuse import content_key, reusable_package
 from exports.services import export_job_complete
 from sparkexport.storage import publish_local_file
 
 # How often the worker looks at the row for a cancel while it packages.
 STATUS_POLL_SECONDS = 0.2
-# Bump when the package layout or the writer's bytes change, so old packages are not reused.
-CONTENT_KEY_VERSION = b"sparkexport-package-1"
 
 
 class StopCheck:
@@ -48,29 +46,6 @@ def work_file(job_id) -> Path:
     return work_dir / f"{job_id}.zip.partial"
 
 
-def content_key(entries) -> str:
-    """A digest of every entry's path, size and SHA-256: the writer is deterministic, so
-    equal keys mean byte-identical packages."""
-    digest = hashlib.sha256(CONTENT_KEY_VERSION)
-    for entry in entries:
-        digest.update(f"{entry.path}\0{entry.size}\0{entry.sha256}\n".encode())
-    return digest.hexdigest()
-
-
-def reusable_package(job: ExportJob, key: str) -> ExportJob | None:
-    """An earlier closed job of the tenant whose identical package is still stored."""
-    earlier = (
-        ExportJob.objects.filter(tenant_id=job.tenant_id, content_key=key, status=JobStatus.CLOSED)
-        .exclude(package="")
-        .exclude(pk=job.pk)
-        .order_by("-finished_at")
-        .first()
-    )
-    if earlier is not None and package_storage().exists(earlier.package.name):
-        return earlier
-    return None
-
-
 def export_job_package(job: ExportJob, on_entry=None) -> bool:
     """Write the job's package, store it and close the job; False if it was cancelled meanwhile.
 
@@ -89,7 +64,7 @@ def export_job_package(job: ExportJob, on_entry=None) -> bool:
     )
     key = content_key(entries)
     started = time.monotonic()
-    earlier = reusable_package(job, key)
+    earlier = reusable_package(tenant.pk, key)
     if earlier is not None:
         for entry in entries if on_entry else ():
             on_entry(entry)

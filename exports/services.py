@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from exports.audit import audit_record
 from exports.models import ACTIVE_STATES, AuditAction, ExportJob, FileFilter, JobStatus, VersionFilter
-from exports.package_contents import estimated_package_size
+from exports.package_contents import estimated_package_size, package_entries
 from exports.references import parse_service_reference, parse_uuid
+from exports.reuse import content_key, reusable_package
 from exports.selectors import export_selection_resolve
 from sparkexport import queue
 from sparkexport.api.errors import Conflict, InvalidServiceUri, JobLimitReached, Unprocessable
@@ -60,6 +61,19 @@ def idempotent_job(model, tenant: Tenant, key: str, fingerprint: str):
     return job
 
 
+def _reused_package_fields(earlier: ExportJob) -> dict:
+    now = timezone.now()
+    return {
+        "status": JobStatus.CLOSED,
+        "started_at": now,
+        "finished_at": now,
+        "package": earlier.package.name,
+        "file_size": earlier.file_size,
+        "file_hash": earlier.file_hash,
+        "zip_process_time_ms": 0,
+    }
+
+
 def _check_packageable(tenant: Tenant, versions, file_filter: str) -> int:
     uncompiled = [str(version) for version in versions if not version.is_compiled]
     if uncompiled:
@@ -97,7 +111,8 @@ def export_job_create(
 ) -> ExportJob:
     """Check every prerequisite, create the job within the tenant's limit, and queue it.
 
-    A retry carrying the same `idempotency_key` and body gets the first job back. With
+    When an identical package is still stored the job is closed at once with it. A retry
+    carrying the same `idempotency_key` and body gets the first job back. With
     enqueue=False the caller runs the job itself (the export_run command).
     """
     tenant = caller.tenant
@@ -117,6 +132,9 @@ def export_job_create(
         version_filter=version_filter,
     )
     estimated_size = _check_packageable(tenant, versions, file_filter)
+    key = content_key(
+        package_entries(tenant_slug=tenant.slug, versions=versions, file_filter=file_filter, version_filter=version_filter)
+    )
 
     try:
         with transaction.atomic():
@@ -124,8 +142,10 @@ def export_job_create(
             # A retry that waited for the lock finds the job its twin just created.
             if earlier := idempotent_job(ExportJob, tenant, idempotency_key, fingerprint):
                 return earlier
+            # An identical package still stored closes the job at once: no work, no slot taken.
+            reused = reusable_package(tenant.pk, key)
             running = ExportJob.objects.filter(tenant=locked, status__in=ACTIVE_STATES).count()
-            if running >= locked.export_api_job_limit:
+            if reused is None and running >= locked.export_api_job_limit:
                 raise JobLimitReached(
                     f"Tenant '{tenant.slug}' already runs {running} export job(s), its limit "
                     f"is {locked.export_api_job_limit}. Retry when a job has finished "
@@ -146,9 +166,13 @@ def export_job_create(
                 correlation_id=correlation_id,
                 file_name=file_name,
                 estimated_size=estimated_size,
+                content_key=key,
+                **(_reused_package_fields(reused) if reused else {}),
             )
-            job.versions.set(versions)
-            if enqueue:
+            ExportJob.versions.through.objects.bulk_create(
+                ExportJob.versions.through(exportjob_id=job.pk, serviceversion_id=v.pk) for v in versions
+            )
+            if enqueue and reused is None:
                 transaction.on_commit(lambda: job_enqueue(job, EXPORTS_QUEUE, locked.job_timeout_seconds))
     except queue.QueueUnavailable:
         raise queue.unavailable_error() from None

@@ -279,3 +279,18 @@ def test_purging_one_of_two_jobs_sharing_a_package_keeps_the_file(api, catalog, 
     assert download(api, second)[0]["status"] == "closed"
     assert export_package_delete(ExportJob.objects.get(pk=second)) > 0
     assert stored_packages() == []
+
+
+def test_a_repeat_post_is_closed_at_once_without_a_worker_or_a_slot(api, catalog, redis_queue, django_capture_on_commit_callbacks):
+    first = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["claims"]}})
+    run_worker(redis_queue)
+    busy = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["pricing"]}})  # takes the only slot
+
+    with django_capture_on_commit_callbacks() as enqueued:
+        repeat = api.post(api.api("export"), {"inputs": {"folders": ["claims"]}}, format="json")
+
+    assert repeat.status_code == 200
+    assert repeat.json()["status"] == "closed"
+    assert repeat.json()["outputs"]["files"][0]["file_hash"] == ExportJob.objects.get(pk=first).file_hash
+    assert enqueued == []
+    assert ExportJob.objects.get(pk=busy).status == JobStatus.CREATED

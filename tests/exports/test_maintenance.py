@@ -12,7 +12,7 @@ from django.utils import timezone
 from rq import Callback, SimpleWorker
 
 from exports.building import work_file
-from exports.maintenance import REAP_GRACE
+from exports.maintenance import REAP_GRACE, export_package_delete
 from exports.models import ExportJob, ImportJob, JobStatus
 from exports.services import export_job_start
 from tests.factories import ServiceVersionFactory
@@ -205,6 +205,13 @@ def test_export_run_writes_the_same_package_as_the_api(api, closed_job, tmp_path
     out, err = run("export_run", "acme", "--folder", "pricing", "-o", str(target), "--json")
 
     report = json.loads(out)
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == report["file_hash"] == closed_job.file_hash
+    assert report["reused"] is True  # the API's identical package is still stored
+    for job in ExportJob.objects.exclude(package=""):  # both jobs share the file
+        export_package_delete(job)
+    out, err = run("export_run", "acme", "--folder", "pricing", "-o", str(target), "--json")
+    report = json.loads(out)
+    assert report["reused"] is False
     assert hashlib.sha256(target.read_bytes()).hexdigest() == report["file_hash"] == closed_job.file_hash
     assert "7/7 entries packaged" in err
     assert zipfile.ZipFile(target).testzip() is None

@@ -43,9 +43,11 @@ class Command(ServiceCommand):
             source_system="export_run",
             enqueue=False,
         )
-        total = entries_count(job.versions.count(), job.file_filter)
-        with ProgressBar(self.stderr, total, "entries packaged") as progress:
-            run_export_job(str(job.pk), on_entry=lambda entry: progress.advance())
+        reused = job.status == JobStatus.CLOSED  # an identical package was still stored
+        if not reused:
+            total = entries_count(job.versions.count(), job.file_filter)
+            with ProgressBar(self.stderr, total, "entries packaged") as progress:
+                run_export_job(str(job.pk), on_entry=lambda entry: progress.advance())
         job = export_job_get(caller, job.pk)
         if job.status != JobStatus.CLOSED:
             problem = (job.errors or [{"message": job.status}])[0]["message"]
@@ -64,9 +66,11 @@ class Command(ServiceCommand):
             "size": job.file_size,
             "versions": job.versions.count(),
             "zip_process_time": job.zip_process_time_ms,
+            "reused": reused,
         }
+        how = "reused the identical stored package" if reused else f"packaged in {job.zip_process_time_ms} ms"
         self.emit(options, data, [
-            f"Export {job.pk}: {job.versions.count()} version(s), {job.file_size} bytes in "
-            f"{job.zip_process_time_ms} ms, written to {options['output']}.",
+            f"Export {job.pk}: {job.versions.count()} version(s), {job.file_size} bytes, {how}, "
+            f"written to {options['output']}.",
             f"SHA-256 {job.file_hash}",
         ])

@@ -1,0 +1,192 @@
+"""Shared helpers of the packaging benchmarks: a scratch PostgreSQL database and MEDIA_ROOT,
+Django set up on them, the benchmark corpus and the machine description.
+
+API (small on purpose):
+    scratch_django(db_name, *, keep=False)   context manager: creates the database and a temp
+                                             MEDIA_ROOT, sets the environment, django.setup(),
+                                             migrates; yields the temp dir; drops both at the end.
+    child_env()                              the environment a subprocess needs to join them.
+    create_corpus(tenant_slug, versions, *, folder="bench", distinct_neurons=None) -> Corpus
+    machine() -> dict                        nproc, CPU model, Python, zlib.
+    median(values), fmt_row(...)             reporting.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import zipfile
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+MiB = 1024 * 1024
+
+WORKBOOK_SIZE = 3 * MiB // 2  # 1.5 MiB of random bytes: an already-compressed .xlsx
+WASM_SIZE = 3 * MiB // 2      # 1.5 MiB module deflating ~3x -> a ~0.5 MB neuron.zip
+
+
+def _env(db_name: str, media_root: Path) -> dict:
+    return {
+        "DJANGO_SETTINGS_MODULE": "sparkexport.settings",
+        "DJANGO_SECRET_KEY": "benchmark-only",
+        "DJANGO_DEBUG": "0",
+        "DATABASE_URL": ADMIN_DSN.rsplit("/", 1)[0] + f"/{db_name}",
+        "DATABASE_CONN_MAX_AGE": "0",
+        "REDIS_URL": REDIS_URL,
+        "MEDIA_ROOT": str(media_root),
+        "SPARKEXPORT_DATA_DIR": str(media_root.parent / "data"),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+_current_env: dict = {}
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    env.update(_current_env)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@contextmanager
+def scratch_django(db_name: str, *, keep: bool = False):
+    """A scratch database and MEDIA_ROOT, with Django set up and migrated on them."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"{db_name}-"))
+    (tmp / "data").mkdir()
+    _admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{db_name}"')
+    try:
+        _current_env.update(_env(db_name, tmp / "media"))
+        os.environ.update(_current_env)
+        sys.path.insert(0, str(ROOT))
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        call_command("migrate", verbosity=0)
+        yield tmp
+    finally:
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # pragma: no cover
+            pass
+        if not keep:
+            _admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def compressible_bytes(size: int, rng: random.Random) -> bytes:
+    """Wasm-like bytes: a stream of short tokens with random runs; zlib level 6 gives ~3x."""
+    tokens = [rng.randbytes(rng.randrange(2, 9)) for _ in range(128)]
+    parts, total = [], 0
+    while total < size:
+        if rng.random() < 0.06:
+            part = rng.randbytes(rng.randrange(16, 96))
+        else:
+            part = b"".join(rng.choices(tokens, k=64))
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)[:size]
+
+
+def neuron_package(wasm: bytes, stem: str) -> bytes:
+    """A Neuron package as Spark ships it: a ZIP whose members are already deflated."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        zf.writestr(zipfile.ZipInfo(f"{stem}.wasm", (2024, 1, 1, 0, 0, 0)), wasm, zipfile.ZIP_DEFLATED)
+        zf.writestr(zipfile.ZipInfo(f"{stem}.js", (2024, 1, 1, 0, 0, 0)), b"// loader\n" * 40, zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+@dataclass
+class Corpus:
+    tenant_slug: str
+    folder: str
+    versions: int
+    source_files: list[Path]  # every stored file the export reads
+    source_bytes: int
+    catalog_dir: Path         # MEDIA_ROOT/catalog: holds exactly these files
+    wasm_ratio: float         # deflate level 6 ratio of the modules inside the Neuron packages
+
+
+def create_corpus(tenant_slug: str, versions: int, *, folder: str = "bench", distinct_neurons: int | None = None,
+                  max_package_bytes: int = 2 * 1024 * MiB, seed: int = 6) -> Corpus:
+    """A tenant with `versions` compiled versions in one folder (10 versions per service), stored
+    through the models' FileFields like the catalog does: per version a 1.5 MiB .xlsx of random
+    bytes and a ~0.5 MB neuron.zip (a real ZIP holding a 1.5 MiB module that deflates ~3x)."""
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+
+    from tenants.models import Folder, Service, ServiceVersion, Tenant
+
+    rng = random.Random(seed)
+    tenant, _ = Tenant.objects.get_or_create(slug=tenant_slug)
+    tenant.max_package_bytes = max_package_bytes
+    tenant.export_api_job_limit = 100
+    tenant.job_timeout_seconds = 3600
+    tenant.save()
+    folder_row, _ = Folder.objects.get_or_create(tenant=tenant, name=folder)
+    pool, ratios = [], []
+    for n in range(versions):
+        service_name = f"service-{n // 10:03d}"
+        service, _ = Service.objects.get_or_create(folder=folder_row, name=service_name)
+        if distinct_neurons is None or len(pool) < distinct_neurons:
+            wasm = compressible_bytes(WASM_SIZE, rng)
+            if len(ratios) < 5:
+                ratios.append(len(wasm) / len(zlib.compress(wasm, 6)))
+            pool.append(neuron_package(wasm, service_name))
+        neuron = pool[n % len(pool)] if distinct_neurons else pool[-1]
+        workbook = rng.randbytes(WORKBOOK_SIZE)
+        version = ServiceVersion(service=service, version=f"1.0.{n % 10}", major=1, minor=0, patch=n % 10)
+        version.workbook_name = f"{service_name}.xlsx"
+        version.workbook_size = len(workbook)
+        version.workbook_sha256 = hashlib.sha256(workbook).hexdigest()
+        version.workbook.save(version.workbook_name, ContentFile(workbook), save=False)
+        version.neuron_size = len(neuron)
+        version.neuron_sha256 = hashlib.sha256(neuron).hexdigest()
+        version.neuron.save("neuron.zip", ContentFile(neuron), save=False)
+        version.compiler_version = "bench"
+        version.save()
+    media = Path(settings.MEDIA_ROOT)
+    files = []
+    for v in ServiceVersion.objects.filter(service__folder=folder_row).order_by("pk"):
+        files += [media / v.workbook.name, media / v.neuron.name]
+    return Corpus(tenant_slug, folder, versions, files, sum(p.stat().st_size for p in files),
+                  media / "catalog", statistics.median(ratios))
+
+
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:  # pragma: no cover
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "zlib": zlib.ZLIB_RUNTIME_VERSION}
+
+
+def median(values) -> float:
+    return statistics.median(values)
