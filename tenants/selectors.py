@@ -17,6 +17,7 @@ def api_key_get_by_secret(key: str) -> ApiKey | None:
     api_key = (
         ApiKey.objects.select_related("tenant")
         .filter(prefix=prefix, revoked_at__isnull=True)
+        .order_by()  # prefix is unique: the model's ordering would only add a join
         .first()
     )
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_secret(secret)):

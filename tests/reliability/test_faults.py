@@ -128,7 +128,8 @@ def test_worker_killed_mid_packaging_fails_the_job_frees_the_slot_and_leaves_no_
 def test_redis_outage_answers_503_keeps_status_reads_and_recovers(processes, private_redis, tenant):
     """Redis (a private redis-server used by the server and the worker) stops while clients POST.
 
-    Expected: POST export answers 503 SERVICE_UNAVAILABLE with Retry-After, and no job row
+    Expected: POST export of a selection that needs a worker answers 503 SERVICE_UNAVAILABLE
+    with Retry-After (a repeat of a stored package is still served), and no job row
     holds the tenant's slot (the row created is failed with SERVICE_UNAVAILABLE); status reads
     of existing jobs, the tenant's job list and the download keep working (database and disk
     only). Redis comes back empty (no persistence): the worker reconnects by itself, and a new
@@ -148,8 +149,13 @@ def test_redis_outage_answers_503_keeps_status_reads_and_recovers(processes, pri
         assert api.tenant_status().status_code == 200
     api.download_and_verify(api.status(first).json())
 
+    # A repeat of an export whose package is still stored needs no queue: it is served at once.
+    repeat = api.post_export()
+    assert repeat.status_code == 200 and repeat.json()["status"] == "closed", repeat.text
+
+    needs_worker = {"inputs": {"folders": ["pricing"]}, "version_filter": "latest"}
     started = time.monotonic()
-    refused = api.post_export()
+    refused = api.post_export(needs_worker)
     refused_in = time.monotonic() - started
 
     assert refused.status_code == 503, refused.text
@@ -157,11 +163,11 @@ def test_redis_outage_answers_503_keeps_status_reads_and_recovers(processes, pri
     assert int(refused.headers["Retry-After"]) > 0
     assert refused_in < 5
     assert active_jobs(tenant) == 0
-    assert api.post_export().status_code == 503  # still down: still a clear answer
+    assert api.post_export(needs_worker).status_code == 503  # still down: still a clear answer
     assert api.status(first).status_code == 200
 
     private_redis.start()
-    accepted = api.post_export()
+    accepted = api.post_export(needs_worker)
     assert accepted.status_code == 200, accepted.text
     # The worker backs off 1, 2, 4, 8 s between reconnection attempts.
     status = api.wait_status(accepted.json()["id"], {"closed", "failed"}, timeout=60)
