@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sparkexport
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run worker test check schema clean
+.PHONY: install run worker test check bench clean
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ test: install
 check: install
 	DJANGO_SECRET_KEY=check DJANGO_DEBUG=0 REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SECRET_KEY=check DJANGO_DEBUG=0 REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+# The six performance benchmarks of docs/performance.md, each against its baseline in the
+# same run (PostgreSQL and Redis on 127.0.0.1 as for the tests; wrk from Debian). Minutes.
+bench: install
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(PY) benchmarks/packaging.py
+	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/repeat.py
+	$(PY) benchmarks/latency.py
+	$(PY) benchmarks/api_throughput.py
+	$(PY) benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
