@@ -183,19 +183,20 @@ def main() -> int:
         bare_rps = median("bare", "rps")
         print(f"\nmedians over {args.rounds} rounds (ratio = req/s ÷ bare's in the same round, median)")
         print(f"{'target':<26}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}{'queries':>9}  verdict")
-        failed = False
+        errored = False
         for name in targets:
             ratio = statistics.median(r["rps"] / b["rps"] for r, b in zip(results[name], results["bare"]))
             p99 = median(name, "p99")
             errors = sum(r["errors"] for r in results[name])
             reference = name.startswith("bare")
             ok = reference or (ratio >= TARGET_RATIO and p99 <= TARGET_P99_MS and not errors)
-            failed |= not ok
+            errored |= bool(errors)
             verdict = "" if reference else ("ok" if ok else "MISSED") + (f", {errors} non-2xx" if errors else "")
             print(f"{name:<26}{median(name, 'rps'):>8.0f}{median(name, 'p50'):>9.1f}{p99:>9.1f}"
                   f"{ratio:>7.0%}{counts[name][0]:>9}  {verdict}")
         print(f"targets: ratio ≥ {TARGET_RATIO:.0%} of bare ({bare_rps:.0f} req/s), p99 ≤ {TARGET_P99_MS:.0f} ms")
-        return 1 if failed else 0
+        # A benchmark reports; it is not a gate. Only request errors make it fail.
+        return 1 if errored else 0
     finally:
         stack.stop()
 
