@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_test import TENANT, Stack, wait_for
+from load_test import TENANT, Stack
 
 JOBS = 5
 TARGET_RATIO = 0.70
@@ -66,22 +66,6 @@ class ApiStack(Stack):
     def __init__(self, args):
         super().__init__(args)
         self.env["DJANGO_SETTINGS_MODULE"] = "benchmarks.bench_settings"
-
-    def start(self) -> str:
-        db = self.args.database
-        self._admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        self._admin(f'CREATE DATABASE "{db}"')
-        self._spawn("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no", "--dir", str(self.work)])
-        self.manage("migrate", "--no-input", "-v", "0")
-        self.manage("tenant_create", TENANT, "--export-job-limit", "3")
-        self.manage("demo_seed", TENANT)
-        key = json.loads(self.manage("apikey_create", TENANT, "--name", "bench-key", "--json"))["api_key"]
-        self._spawn("gunicorn", [sys.executable, "-m", "gunicorn", "sparkexport.wsgi", "--bind",
-                                 f"127.0.0.1:{self.http_port}", "--workers", "2"])
-        self._spawn("worker", [sys.executable, "manage.py", "rqworker", "exports", "imports"])
-        wait_for(self.healthy, 30, "gunicorn")
-        return key
 
 
 def make_jobs(base: str, headers: dict, count: int) -> list[str]:
