@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_test import TENANT, Stack
+from load_test import TENANT, Stack, add_stack_arguments
 
 JOBS = 5
 TARGET_RATIO = 0.70
@@ -113,12 +113,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--database", default="sparkexport_bench_api", help="scratch database, dropped at the end")
-    parser.add_argument("--pg-host", default="127.0.0.1")
-    parser.add_argument("--pg-port", default="5432")
-    parser.add_argument("--pg-user", default="postgres")
-    parser.add_argument("--job-create-rate", default="100000/min")
-    parser.add_argument("--keep-logs", action="store_true")
+    add_stack_arguments(parser, "sparkexport_bench_api")
     args = parser.parse_args()
     if args.duration * args.rounds > 120 or args.connections > 64:
         parser.error("keep it bounded: duration × rounds ≤ 120 s, --connections ≤ 64")

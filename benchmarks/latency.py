@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_test import TENANT, Stack, percentile
+from load_test import TENANT, Stack, add_stack_arguments, percentile
 
 TARGET_P50_MS = 250.0
 
@@ -44,12 +44,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--poll-ms", type=float, default=10, help="status polling interval (default 10 ms)")
     parser.add_argument("--warmup", type=int, default=3, help="runs before the measured ones (default 3)")
-    parser.add_argument("--database", default="sparkexport_bench_latency", help="scratch database, dropped at the end")
-    parser.add_argument("--pg-host", default="127.0.0.1")
-    parser.add_argument("--pg-port", default="5432")
-    parser.add_argument("--pg-user", default="postgres")
-    parser.add_argument("--job-create-rate", default="100000/min")
-    parser.add_argument("--keep-logs", action="store_true")
+    add_stack_arguments(parser, "sparkexport_bench_latency")
     args = parser.parse_args()
     if args.runs > 500:
         parser.error("keep it bounded: --runs ≤ 500")

@@ -218,17 +218,22 @@ class Load:
         return 1 if self.errors else 0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=30, help="seconds of load (default 30)")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent client threads (default 16)")
-    parser.add_argument("--database", default="sparkexport_bench", help="scratch database, dropped at the end")
+def add_stack_arguments(parser, database: str) -> None:
+    """The options of the server stack the benchmarks start (scratch database, PostgreSQL, logs)."""
+    parser.add_argument("--database", default=database, help="scratch database, dropped at the end")
     parser.add_argument("--pg-host", default="127.0.0.1")
     parser.add_argument("--pg-port", default="5432")
     parser.add_argument("--pg-user", default="postgres")
     parser.add_argument("--job-create-rate", default="100000/min",
-                        help="JOB_CREATE_RATE for the server (default: high, so POSTs reach the job limit)")
+                        help="the server's JOB_CREATE_RATE: high, so POSTs meet the job limit, not the rate limit")
     parser.add_argument("--keep-logs", action="store_true")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=30, help="seconds of load (default 30)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent client threads (default 16)")
+    add_stack_arguments(parser, "sparkexport_bench")
     args = parser.parse_args()
     if args.duration > 600 or args.clients > 64:
         parser.error("keep it bounded: --duration ≤ 600, --clients ≤ 64")

@@ -8,7 +8,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from exports import dashboard
-from exports.admin.jobs import STATUS_COLOURS, JobActions, JobButton, JobColumns, pretty_json
+from exports.admin.jobs import (
+    JOB_IDENTITY,
+    STATUS_COLOURS,
+    JobActions,
+    JobButton,
+    JobColumns,
+    pretty_json,
+)
 from exports.downloads import download_token
 from exports.import_services import IMPORTS_QUEUE
 from exports.maintenance import export_package_delete
@@ -61,19 +68,7 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
         ("created_at", admin.DateFieldListFilter),
     )
     fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "id",
-                    "tenant",
-                    "status_badge",
-                    "created_by",
-                    "source_system",
-                    "correlation_id",
-                )
-            },
-        ),
+        JOB_IDENTITY,
         ("Request", {"fields": ("inputs_display", "file_filter", "version_filter", "file_name")}),
         ("Exported versions", {"fields": ("versions_display",)}),
         (

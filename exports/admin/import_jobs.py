@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from exports.admin.jobs import JobActions, JobColumns, pretty_json
+from exports.admin.jobs import JOB_IDENTITY, JobActions, JobColumns, pretty_json
 from exports.import_services import import_job_cancel, import_job_rerun
 from exports.models import ImportJob
 from sparkexport.admin_scope import TenantScopedAdmin
@@ -36,19 +36,7 @@ class ImportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
         ("created_at", admin.DateFieldListFilter),
     )
     fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "id",
-                    "tenant",
-                    "status_badge",
-                    "created_by",
-                    "source_system",
-                    "correlation_id",
-                )
-            },
-        ),
+        JOB_IDENTITY,
         (
             "Request",
             {

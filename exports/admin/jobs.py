@@ -27,6 +27,9 @@ STATUS_COLOURS = {
     dashboard.ACTIVE: "#1565c0",
 }
 
+# The first fieldset of every job detail page: which job, whose, from where.
+JOB_IDENTITY = (None, {"fields": ("id", "tenant", "status_badge", "created_by", "source_system", "correlation_id")})
+
 
 def pretty_json(value) -> str:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True))

@@ -4,7 +4,12 @@ import json
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from exports.api.serializers import ErrorItemSerializer, JobStatusSerializer, JobSummaryDataSerializer
+from exports.api.serializers import (
+    ErrorItemSerializer,
+    JobStatusSerializer,
+    JobSummaryDataSerializer,
+    JobSummarySerializer,
+)
 from exports.models import JobStatus, ServicesExisting, UpdateVersionType
 
 MAX_ENTITY_BYTES = 1024 * 1024
@@ -116,13 +121,9 @@ class ImportJobSummaryDataSerializer(JobSummaryDataSerializer):
     import_status = serializers.ChoiceField(choices=JobStatus.choices, source="status")
 
 
-class ImportJobSummarySerializer(serializers.Serializer):
-    object = serializers.SerializerMethodField()
-    id = serializers.UUIDField(source="pk")
+class ImportJobSummarySerializer(JobSummarySerializer):
+    kind = "import"
     data = ImportJobSummaryDataSerializer(source="*")
-
-    def get_object(self, job) -> str:
-        return "import"
 
 
 class ImportTenantSummarySerializer(serializers.Serializer):

@@ -227,12 +227,15 @@ class JobSummaryDataSerializer(serializers.Serializer):
 
 
 class JobSummarySerializer(serializers.Serializer):
+    """One job in GET export/status (an import's in GET import/status: see `kind`)."""
+
+    kind = "export"
     object = serializers.SerializerMethodField()
     id = serializers.UUIDField(source="pk")
     data = JobSummaryDataSerializer(source="*")
 
     def get_object(self, job) -> str:
-        return "export"
+        return self.kind
 
 
 class TenantConfigurationSerializer(serializers.Serializer):
