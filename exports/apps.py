@@ -9,7 +9,10 @@ class ExportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from exports import changes
         from sparkexport.api import schema  # noqa: F401  registers OpenAPI extensions
+
+        changes.connect()
 
         if settings.EMBEDDED_QUEUE:
             logging.getLogger("sparkexport").warning(

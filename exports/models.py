@@ -39,6 +39,10 @@ class VersionFilter(models.TextChoices):
     LATEST = "latest"
 
 
+def elapsed_ms(start, end) -> int:
+    return max(0, int((end - start).total_seconds() * 1000))
+
+
 def package_storage():
     return storages["packages"]
 
@@ -76,8 +80,7 @@ class BackgroundJob(models.Model):
 
     @property
     def process_time_ms(self) -> int:
-        end = self.finished_at or timezone.now()
-        return max(0, int((end - self.created_at).total_seconds() * 1000))
+        return elapsed_ms(self.created_at, self.finished_at or timezone.now())
 
 
 class ExportJob(BackgroundJob):

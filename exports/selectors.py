@@ -215,7 +215,7 @@ def _visible_q(caller) -> Q:
     return Q(created_by_user=caller.user)
 
 
-def _is_visible(job, caller) -> bool:
+def job_visible_to(job, caller) -> bool:
     """`_visible_q` for a job already loaded."""
     if caller.is_supervisor:
         return True
@@ -288,7 +288,7 @@ def jobs_for_tenant_status(model, caller) -> tuple[list, list, int]:
     )
     active = [job for job in jobs if job.is_active]
     return (
-        [job for job in active if _is_visible(job, caller)],
+        [job for job in active if job_visible_to(job, caller)],
         [job for job in jobs if not job.is_active],
         len(active),
     )

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exports.audit import audit_record
+from exports.changes import export_job_changed
 from exports.models import ACTIVE_STATES, AuditAction, ExportJob, FileFilter, JobStatus, VersionFilter
 from exports.package_contents import estimated_package_size, package_entries
 from exports.references import parse_service_reference, parse_uuid
@@ -204,11 +205,14 @@ def job_enqueue(job, queue_name: str, timeout_seconds: int) -> None:
 
 def job_transition(model, job_id, from_states, **changes) -> bool:
     """Move a job (export or import) to new values only if it is still in one of `from_states`."""
-    return bool(
+    moved = bool(
         model.objects.filter(pk=job_id, status__in=from_states).update(
             updated_at=timezone.now(), **changes
         )
     )
+    if moved and model is ExportJob:
+        export_job_changed(job_id)
+    return moved
 
 
 def export_job_start(job_id) -> ExportJob | None:

@@ -227,6 +227,11 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 # Signed download links (outputs.files[].file) stay valid this long.
 EXPORT_DOWNLOAD_LINK_TTL = int(os.environ.get("EXPORT_DOWNLOAD_LINK_TTL", "3600"))
 
+# Status polls answered from per-process snapshots while Redis says they are current
+# (sparkexport/snapshots.py); needs REDIS_URL. SNAPSHOT_MAX_AGE bounds a snapshot's life.
+STATUS_SNAPSHOTS = env_bool("STATUS_SNAPSHOTS", True)
+SNAPSHOT_MAX_AGE = float(os.environ.get("SNAPSHOT_MAX_AGE", "60"))
+
 LOGIN_URL = "admin:login"
 
 LOGGING = {

@@ -12,6 +12,7 @@ from oauth2_provider.models import Application
 
 from sparkexport.api.errors import Conflict, InvalidRequest, NotFound
 from tenants import artifacts
+from tenants.changes import api_key_changed, tenant_credentials_changed
 from tenants.models import (
     MB,
     ApiKey,
@@ -104,6 +105,7 @@ def apikey_create(
             ApiKey.objects.filter(tenant=tenant, name=name, revoked_at__isnull=True).update(
                 revoked_at=timezone.now()
             )
+            tenant_credentials_changed(tenant.slug)
         api_key = ApiKey.objects.create(
             tenant=tenant,
             name=name,
@@ -117,9 +119,9 @@ def apikey_create(
 
 def apikey_revoke(*, api_key: ApiKey) -> bool:
     """Revoke a live API key; False if it was already revoked."""
-    return bool(
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    )
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key_changed(api_key)
+    return bool(revoked)
 
 
 def oauth_client_revoke(*, client: OAuthClient) -> None:

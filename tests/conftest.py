@@ -3,6 +3,8 @@ from django.core.cache import cache
 import pytest
 from rest_framework.test import APIClient
 
+from sparkexport import snapshots
+
 from tests.factories import TenantFactory, make_api_key
 
 
@@ -14,8 +16,9 @@ def _media_root(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
-    """Rate-limit counters start at zero in every test."""
+    """Rate-limit counters start at zero and no status snapshot is kept, in every test."""
     cache.clear()
+    snapshots.store.clear()
 
 
 @pytest.fixture

@@ -13,12 +13,19 @@ from exports.api.serializers import (
     ExportStatusSerializer,
     TenantExportStatusSerializer,
 )
+from exports.api.status_documents import (
+    export_status_document,
+    export_status_scopes,
+    export_tenant_status_document,
+    export_tenant_status_scopes,
+)
 from exports.audit import audit_record
 from exports.downloads import download_token_valid
 from exports.models import AuditAction, ExportJob, JobStatus, package_storage
-from exports.selectors import export_job_get, tenant_jobs_status
+from exports.selectors import export_job_get
 from exports.services import export_job_cancel, export_job_create
 from sparkexport.api.errors import Conflict, Forbidden, InvalidRequest, NotFound, PackageExpired
+from sparkexport.api.snapshot_reads import SnapshotReadsMixin
 from sparkexport.api.tenancy import IsTenantCaller
 from sparkexport.storage import iter_stored_file
 from tenants.models import Permission
@@ -86,7 +93,10 @@ def _options(data: dict) -> dict:
     return {key: value for key, value in data.items() if key != "inputs"}
 
 
-class ExportStatusView(TenantExportAPIView):
+class ExportStatusView(SnapshotReadsMixin, TenantExportAPIView):
+    def snapshot_scopes(self, tenant, job_id):
+        return export_status_scopes(job_id)
+
     @extend_schema(
         tags=TAGS,
         operation_id="export_status",
@@ -94,7 +104,7 @@ class ExportStatusView(TenantExportAPIView):
         responses={200: ExportStatusSerializer, **errors(401, 403, 404, 429)},
     )
     def get(self, request, tenant, job_id):
-        return self.status_document(export_job_get(request.caller, job_id))
+        return Response(export_status_document(request, job_id))
 
 
 class ExportCancelView(TenantExportAPIView):
@@ -112,7 +122,10 @@ class ExportCancelView(TenantExportAPIView):
         return self.status_document(export_job_get(request.caller, job_id))
 
 
-class ExportTenantStatusView(TenantExportAPIView):
+class ExportTenantStatusView(SnapshotReadsMixin, TenantExportAPIView):
+    def snapshot_scopes(self, tenant):
+        return export_tenant_status_scopes(tenant)
+
     @extend_schema(
         tags=TAGS,
         operation_id="export_tenant_status",
@@ -120,8 +133,7 @@ class ExportTenantStatusView(TenantExportAPIView):
         responses={200: TenantExportStatusSerializer, **errors(401, 403, 429)},
     )
     def get(self, request, tenant):
-        document = tenant_jobs_status(ExportJob, request.caller)
-        return Response(TenantExportStatusSerializer(document).data)
+        return Response(export_tenant_status_document(request))
 
 
 def _has_credentials(request) -> bool:

@@ -1,4 +1,5 @@
 """The two ways a Spark client authenticates: an API key, or an OAuth2 bearer token."""
+import hashlib
 from datetime import timedelta
 
 from django.utils import timezone
@@ -6,7 +7,10 @@ from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from sparkexport import snapshots
+from sparkexport.api.snapshot_reads import request_tokens, request_tokens_start, tenant_scope
 from sparkexport.api.throttling import AuthFailureLimiter
+from tenants.models import ApiKey
 from tenants.selectors import api_key_get_by_secret
 
 # Recording every use would cost a write per request; a minute's precision is enough.
@@ -20,7 +24,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         key = request.headers.get("x-synthetic-key")
         if key is None:
             return None
-        api_key = api_key_get_by_secret(key)
+        api_key = _api_key(request, key)
         if api_key is None:
             AuthFailureLimiter().record_failure(request)
             raise AuthenticationFailed(
@@ -30,10 +34,31 @@ class ApiKeyAuthentication(BaseAuthentication):
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_PRECISION:
             type(api_key).objects.filter(pk=api_key.pk).update(last_used_at=now)
+            api_key.last_used_at = now  # the instance may be a snapshot that later requests reuse
         return (None, api_key)
 
     def authenticate_header(self, request):
         return "x-synthetic-key"
+
+
+def _api_key(request, key: str) -> ApiKey | None:
+    """The live key for `key`; from a snapshot when the view reads snapshots and the tenant's
+    token is unchanged since the key was last read from the database."""
+    if getattr(request, "snapshot_tokens", None) is None:
+        return api_key_get_by_secret(key)
+    slug = request.parser_context["kwargs"]["tenant"]
+    scope = tenant_scope(slug)
+    tokens = request_tokens(request, scope)
+    snapshot_key = ("api-key", hashlib.sha256(key.encode()).digest())
+    if tokens and (api_key := snapshots.store.get(snapshot_key, tokens)):
+        return api_key
+    api_key = api_key_get_by_secret(key)
+    if api_key is not None and api_key.tenant.slug == slug:
+        if tokens:
+            snapshots.store.put(snapshot_key, tokens, api_key)
+        else:
+            request_tokens_start(request, scope)
+    return api_key
 
 
 class BearerTokenAuthentication(OAuth2Authentication):

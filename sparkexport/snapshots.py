@@ -1,0 +1,244 @@
+"""Read-only documents served from process memory while Redis says they are current.
+
+A status poll that authenticates and reads a job costs a few SQL queries, several times what
+the rest of the request costs. So the documents that polls read are kept in each server
+process as snapshots, each tagged with the change tokens of the scopes it depends on (a
+tenant's credentials, one job, the catalog, ...). Every write to a scope replaces the scope's
+token in Redis with a new random one, right away and again once the transaction commits.
+Each process mirrors the tokens it has read, and Redis pushes it an invalidation whenever
+one changes (TokenMirror), so checking a snapshot costs no round trip while nothing changed.
+Tokens are read before the database is, so a snapshot can only ever be tagged with tokens
+older than what it shows.
+
+The database stays the source of truth: a snapshot is only served while its tokens are
+current, and never longer than SNAPSHOT_MAX_AGE seconds (the bound if a token change is lost
+while Redis is unreachable). Without Redis, or with STATUS_SNAPSHOTS off, nothing is kept
+and every request reads the database.
+"""
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from redis.backoff import NoBackoff
+from redis.connection import parse_url
+from redis.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "sparkexport:snapshot-token:"
+# A scope nobody writes to for a day loses its token (Redis does not keep a key per job
+# forever); its next read starts a new one, and its snapshots are rebuilt once.
+TOKEN_TTL_SECONDS = 24 * 3600
+
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+def enabled() -> bool:
+    return bool(settings.STATUS_SNAPSHOTS and settings.REDIS_URL)
+
+
+def _redis() -> redis.Redis:
+    url = settings.REDIS_URL
+    with _clients_lock:
+        if url not in _clients:
+            # A write must not hang on a Redis outage either (see _replace_tokens).
+            _clients[url] = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return _clients[url]
+
+
+def _new_token() -> str:
+    return secrets.token_hex(8)
+
+
+class TokenMirror:
+    """This process's copy of the tokens, which Redis keeps current.
+
+    Its connection asks Redis to push an invalidation whenever any token changes
+    (`CLIENT TRACKING ON BCAST PREFIX`, RESP3), so a request reads the pushes that arrived
+    (a non-blocking poll of the socket) and then its tokens from memory: no round trip
+    unless a token changed. The MGET that fills a gap runs on the same connection, so a
+    push for an earlier change is always applied before the value it replaced is stored.
+    If the connection fails, everything it mirrored is forgotten; if the server refuses
+    tracking (some proxies do), each request reads its tokens with one MGET instead.
+    """
+
+    MAX_TOKENS = 100_000
+    TRACKING = ("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", TOKEN_PREFIX)
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._connection = None
+        self._owner = None  # (process id, Redis URL) the connection belongs to
+        self._tracking = False
+        self._known: dict[str, str | None] = {}
+
+    def tokens(self, scopes: list[str]) -> dict[str, str | None]:
+        with self._lock:
+            try:
+                return self._tokens(scopes)
+            except (redis.RedisError, OSError):
+                self._disconnect()
+                raise
+
+    def _tokens(self, scopes):
+        connection = self._connect()
+        while connection.can_read(timeout=0):
+            connection.read_response(push_request=True, timeout=0, disconnect_on_error=False)
+        missing = [scope for scope in scopes if scope not in self._known]
+        if missing:
+            connection.send_command("MGET", *(TOKEN_PREFIX + scope for scope in missing))
+            values = connection.read_response()
+            if len(self._known) > self.MAX_TOKENS:
+                self._known.clear()
+            for scope, value in zip(missing, values):
+                self._known[scope] = value.decode() if value else None
+        tokens = {scope: self._known[scope] for scope in scopes}
+        if not self._tracking:
+            self._known.clear()
+        return tokens
+
+    def _connect(self):
+        owner = (os.getpid(), settings.REDIS_URL)
+        if self._connection is not None and self._owner == owner:
+            return self._connection
+        self._disconnect()
+        connection = redis.Connection(
+            **parse_url(settings.REDIS_URL),
+            protocol=3,
+            # A poll must not hang on a Redis outage: it falls back to the database instead.
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            # Reconnecting behind our back would drop the tracking silently: fail instead.
+            retry=Retry(NoBackoff(), 0),
+        )
+        connection.connect()
+        connection._parser.set_invalidation_push_handler(self._invalidated)
+        try:
+            connection.send_command(*self.TRACKING)
+            connection.read_response()
+            self._tracking = True
+        except redis.ResponseError as exc:
+            logger.warning("Redis refused CLIENT TRACKING (%s): tokens are read on every request", exc)
+            self._tracking = False
+        self._connection, self._owner = connection, owner
+        return connection
+
+    def _invalidated(self, push) -> None:
+        keys = push[1]
+        if keys is None:  # FLUSHDB or FLUSHALL
+            self._known.clear()
+            return
+        for key in keys:
+            self._known.pop(key.decode().removeprefix(TOKEN_PREFIX), None)
+
+    def _disconnect(self) -> None:
+        self._known.clear()
+        if self._connection is not None:
+            self._connection.disconnect()
+        self._connection = self._owner = None
+
+
+_mirror = TokenMirror()
+
+
+def current_tokens(scopes: list[str]) -> dict[str, str | None] | None:
+    """The scopes' tokens (None for a scope that has none yet), or None when Redis can't tell."""
+    if not enabled():
+        return None
+    try:
+        return _mirror.tokens(scopes)
+    except (redis.RedisError, OSError) as exc:
+        logger.warning("snapshots skipped, Redis unreachable: %s", exc)
+        return None
+
+
+def tokens_start(scopes: list[str]) -> None:
+    """Give these scopes a token if they have none, so that their next read can be kept.
+
+    Called only after the database showed the scope exists and the caller may read it: a
+    token per made-up job id would let anyone fill Redis. The read that calls this keeps
+    nothing itself, because its rows may be older than the token it would create.
+    """
+    try:
+        with _redis().pipeline(transaction=False) as pipe:
+            for scope in scopes:
+                pipe.set(TOKEN_PREFIX + scope, _new_token(), nx=True, ex=TOKEN_TTL_SECONDS)
+            pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("snapshot tokens not started, Redis unreachable: %s", exc)
+
+
+def _replace_tokens(scopes: tuple[str, ...]) -> None:
+    try:
+        with _redis().pipeline(transaction=False) as pipe:
+            for scope in scopes:
+                pipe.set(TOKEN_PREFIX + scope, _new_token(), ex=TOKEN_TTL_SECONDS)
+            pipe.execute()
+    except redis.RedisError as exc:
+        # Snapshots of these scopes may be served until SNAPSHOT_MAX_AGE has passed.
+        logger.warning("snapshot tokens of %s not replaced, Redis unreachable: %s", scopes, exc)
+
+
+def scopes_changed(*scopes: str, using: str = "default") -> None:
+    """Mark the scopes changed: now (for readers in this transaction) and again after commit
+    (a reader between the two saw the old rows; its snapshot must not outlive the commit)."""
+    if not enabled() or not scopes:
+        return
+    _replace_tokens(scopes)
+    connection = transaction.get_connection(using)
+    if not connection.in_atomic_block:
+        return
+    # One replacement per scope at commit, however many rows the transaction wrote. Django
+    # starts a new run_on_commit list at every commit or rollback, so a set tied to the
+    # current list never outlives its transaction.
+    hooks, pending = getattr(connection, "_snapshot_scopes_pending", (None, None))
+    if hooks is connection.run_on_commit:
+        pending.update(scopes)
+        return
+    pending = set(scopes)
+    transaction.on_commit(lambda: _replace_tokens(tuple(pending)), using=using)
+    connection._snapshot_scopes_pending = (connection.run_on_commit, pending)
+
+
+class SnapshotStore:
+    """A bounded, least-recently-used map of snapshots in this process."""
+
+    def __init__(self, max_entries: int = 4096):
+        self.max_entries = max_entries
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, tokens: tuple):
+        """The value stored under `key` with exactly these tokens and not yet too old, or None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            stored_tokens, expires_at, value = entry
+            if stored_tokens != tokens or time.monotonic() >= expires_at:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return value
+
+    def put(self, key, tokens: tuple, value, max_age: float | None = None) -> None:
+        age = settings.SNAPSHOT_MAX_AGE if max_age is None else min(max_age, settings.SNAPSHOT_MAX_AGE)
+        with self._lock:
+            self._entries[key] = (tokens, time.monotonic() + age, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+store = SnapshotStore()
