@@ -5,6 +5,7 @@ must still check or fill in itself: who may see the job, the response timestamp 
 running time of a job in progress. It is served only while the tokens of its scopes
 (sparkexport/snapshots.py) are the ones read before it was built.
 """
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,16 +22,17 @@ from sparkexport.api.snapshot_reads import request_tokens, request_tokens_start,
 from tenants.changes import CATALOG_SCOPE
 
 
-def export_status_scopes(job_id: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def export_status_scopes(job_id: str) -> tuple[str, ...]:
     """What one export's status document depends on; none for an id that is not a UUID."""
     try:
-        return [job_scope(uuid.UUID(str(job_id))), CATALOG_SCOPE]
+        return (job_scope(uuid.UUID(job_id)), CATALOG_SCOPE)
     except ValueError:
-        return []
+        return ()
 
 
-def export_tenant_status_scopes(tenant_slug: str) -> list[str]:
-    return [tenant_jobs_scope(tenant_slug)]
+def export_tenant_status_scopes(tenant_slug: str) -> tuple[str, ...]:
+    return (tenant_jobs_scope(tenant_slug),)
 
 
 def _origin(request) -> tuple:
@@ -86,7 +88,7 @@ def export_status_document(request, job_id: str) -> dict:
     caller = request.caller
     scopes = export_status_scopes(job_id)
     tokens = request_tokens(request, *scopes) if scopes else None
-    key = ("export-status", tuple(scopes), _origin(request))
+    key = ("export-status", scopes, _origin(request))
     snapshot = snapshots.store.get(key, tokens) if tokens else None
     if snapshot is None or not snapshot.visible_to(caller):
         snapshot = JobStatusSnapshot.of(request, export_job_get(caller, job_id))

@@ -10,17 +10,21 @@ def tenant_scope(slug: str) -> str:
 class SnapshotReadsMixin:
     """A GET view whose documents may come from snapshots.
 
-    Before authentication, one Redis read fetches the tokens of the tenant scope and of the
-    view's own `snapshot_scopes`; they are kept on the request for the authenticator and the
-    view. A client that sends `Cache-Control: no-cache` is answered from the database.
+    Before authentication, the tokens of the tenant scope and of the view's own
+    `snapshot_scopes` are read once (from this process's mirror of them); they are kept on
+    the request for the authenticator and the view. A client that sends
+    `Cache-Control: no-cache` is answered from the database. Only job creation is
+    rate-limited, so these views skip the throttle.
     """
 
-    def snapshot_scopes(self, **kwargs) -> list[str]:
-        return []
+    throttle_classes = ()
+
+    def snapshot_scopes(self, **kwargs) -> tuple[str, ...]:
+        return ()
 
     def initial(self, request, *args, **kwargs):
         request.snapshot_tokens = None
-        if request.method == "GET" and "no-cache" not in request.headers.get("Cache-Control", ""):
+        if request.method == "GET" and "no-cache" not in request.META.get("HTTP_CACHE_CONTROL", ""):
             scopes = [tenant_scope(kwargs["tenant"]), *self.snapshot_scopes(**kwargs)]
             request.snapshot_tokens = snapshots.current_tokens(scopes)
         super().initial(request, *args, **kwargs)

@@ -30,7 +30,7 @@ def _forbidden_tenant(slug: str) -> Forbidden:
 
 
 def caller_from_api_key(request, slug: str, api_key: ApiKey, required: tuple[str, ...]) -> Caller:
-    header_tenant = request.headers.get("x-tenant-name")
+    header_tenant = request.META.get("HTTP_X_TENANT_NAME")
     if api_key.tenant.slug != slug or (header_tenant and header_tenant != slug):
         raise _forbidden_tenant(slug)
     if not header_tenant:
