@@ -6,6 +6,7 @@ a cancel racing the worker can never be overwritten by it.
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -17,8 +18,10 @@ from exports.package_contents import estimated_package_size, package_entries
 from exports.references import parse_service_reference, parse_uuid
 from exports.reuse import content_key, reusable_package
 from exports.selectors import export_selection_resolve
-from sparkexport import queue
+from sparkexport import queue, snapshots
+from sparkexport.api.snapshot_reads import tenant_scope
 from sparkexport.api.errors import Conflict, InvalidServiceUri, JobLimitReached, Unprocessable
+from tenants.changes import CATALOG_SCOPE
 from tenants.models import MB, Tenant
 
 logger = logging.getLogger(__name__)
@@ -96,6 +99,43 @@ def _check_packageable(tenant: Tenant, versions, file_filter: str) -> int:
     return size
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What an export request resolved to: all that creating its job needs."""
+
+    version_pks: tuple[int, ...]
+    estimated_size: int
+    content_key: str
+
+
+def _resolve(tenant: Tenant, *, refs, folders, version_ids, file_filter, version_filter) -> Selection:
+    versions = export_selection_resolve(
+        tenant=tenant, folders=folders, refs=refs, version_ids=version_ids, version_filter=version_filter
+    )
+    estimated_size = _check_packageable(tenant, versions, file_filter)
+    entries = package_entries(
+        tenant_slug=tenant.slug, versions=versions, file_filter=file_filter, version_filter=version_filter
+    )
+    return Selection(tuple(version.pk for version in versions), estimated_size, content_key(entries))
+
+
+def _selection(tenant: Tenant, **request) -> Selection:
+    """The request's selection; a repeat of a request is not resolved again while neither the
+    catalog nor the tenant changed (the snapshot tokens of status polls say so)."""
+    scopes = [CATALOG_SCOPE, tenant_scope(tenant.slug)]
+    tokens = snapshots.current_tokens(scopes)
+    current = tuple(tokens.values()) if tokens and None not in tokens.values() else None
+    memo_key = ("export-selection", tenant.pk, request_fingerprint(request))
+    if current and (selection := snapshots.store.get(memo_key, current)):
+        return selection
+    selection = _resolve(tenant, **request)
+    if current:
+        snapshots.store.put(memo_key, current, selection, weight=1 + len(selection.version_pks) // 100)
+    elif tokens is not None:
+        snapshots.tokens_start([scope for scope in scopes if tokens[scope] is None])
+    return selection
+
+
 def export_job_create(
     *,
     caller,
@@ -124,17 +164,13 @@ def export_job_create(
     )
     if earlier := idempotent_job(ExportJob, tenant, idempotency_key, fingerprint):
         return earlier
-    refs = [parse_service_reference(service) for service in services]
-    versions = export_selection_resolve(
-        tenant=tenant,
+    selection = _selection(
+        tenant,
+        refs=[parse_service_reference(service) for service in services],
         folders=folders,
-        refs=refs,
         version_ids=_parse_version_ids(version_ids),
+        file_filter=file_filter,
         version_filter=version_filter,
-    )
-    estimated_size = _check_packageable(tenant, versions, file_filter)
-    key = content_key(
-        package_entries(tenant_slug=tenant.slug, versions=versions, file_filter=file_filter, version_filter=version_filter)
     )
 
     try:
@@ -144,8 +180,8 @@ def export_job_create(
             if earlier := idempotent_job(ExportJob, tenant, idempotency_key, fingerprint):
                 return earlier
             # An identical package still stored closes the job at once: no work, no slot taken.
-            reused = reusable_package(tenant.pk, key)
-            running = ExportJob.objects.filter(tenant=locked, status__in=ACTIVE_STATES).count()
+            reused = reusable_package(tenant.pk, selection.content_key)
+            running = 0 if reused else ExportJob.objects.filter(tenant=locked, status__in=ACTIVE_STATES).count()
             if reused is None and running >= locked.export_api_job_limit:
                 raise JobLimitReached(
                     f"Tenant '{tenant.slug}' already runs {running} export job(s), its limit "
@@ -166,12 +202,12 @@ def export_job_create(
                 source_system=source_system,
                 correlation_id=correlation_id,
                 file_name=file_name,
-                estimated_size=estimated_size,
-                content_key=key,
+                estimated_size=selection.estimated_size,
+                content_key=selection.content_key,
                 **(_reused_package_fields(reused) if reused else {}),
             )
             ExportJob.versions.through.objects.bulk_create(
-                ExportJob.versions.through(exportjob_id=job.pk, serviceversion_id=v.pk) for v in versions
+                ExportJob.versions.through(exportjob_id=job.pk, serviceversion_id=pk) for pk in selection.version_pks
             )
             if enqueue and reused is None:
                 transaction.on_commit(lambda: job_enqueue(job, EXPORTS_QUEUE, locked.job_timeout_seconds))
@@ -183,7 +219,7 @@ def export_job_create(
             return earlier
         raise
     audit_record(job=job, action=AuditAction.CREATED, caller=caller)
-    logger.info("export %s created by %s in %s: %d versions", job.id, caller.label, tenant, len(versions))
+    logger.info("export %s created by %s in %s: %d versions", job.id, caller.label, tenant, len(selection.version_pks))
     return job
 
 

@@ -208,11 +208,16 @@ def scopes_changed(*scopes: str, using: str = "default") -> None:
 
 
 class SnapshotStore:
-    """A bounded, least-recently-used map of snapshots in this process."""
+    """A least-recently-used map of snapshots in this process, bounded by total weight.
 
-    def __init__(self, max_entries: int = 4096):
-        self.max_entries = max_entries
-        self._entries: OrderedDict = OrderedDict()
+    A snapshot weighs what its caller says (about one unit per row of its document), so a
+    few status documents of thousand-version exports cannot fill a server process's memory.
+    """
+
+    def __init__(self, max_weight: int = 20_000):
+        self.max_weight = max_weight
+        self._entries: OrderedDict = OrderedDict()  # key -> (tokens, expires_at, weight, value)
+        self._weight = 0
         self._lock = threading.Lock()
 
     def get(self, key, tokens: tuple):
@@ -221,24 +226,33 @@ class SnapshotStore:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            stored_tokens, expires_at, value = entry
+            stored_tokens, expires_at, _, value = entry
             if stored_tokens != tokens or time.monotonic() >= expires_at:
-                del self._entries[key]
+                self._remove(key)
                 return None
             self._entries.move_to_end(key)
             return value
 
-    def put(self, key, tokens: tuple, value, max_age: float | None = None) -> None:
+    def put(self, key, tokens: tuple, value, *, max_age: float | None = None, weight: int = 1) -> None:
+        if weight > self.max_weight:
+            return
         age = settings.SNAPSHOT_MAX_AGE if max_age is None else min(max_age, settings.SNAPSHOT_MAX_AGE)
         with self._lock:
-            self._entries[key] = (tokens, time.monotonic() + age, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self._remove(key)
+            self._entries[key] = (tokens, time.monotonic() + age, weight, value)
+            self._weight += weight
+            while self._weight > self.max_weight:
+                self._remove(next(iter(self._entries)))
+
+    def _remove(self, key) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._weight -= entry[2]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._weight = 0
 
 
 store = SnapshotStore()

@@ -68,6 +68,11 @@ class JobStatusSnapshot:
         )
 
     @property
+    def weight(self) -> int:
+        outputs = self.document["outputs"]
+        return 1 + len(outputs["services"]) + len(outputs["service_versions"])
+
+    @property
     def max_age(self) -> float | None:
         """A signed download link is served with at least 90 % of its lifetime left."""
         return settings.EXPORT_DOWNLOAD_LINK_TTL / 10 if self.document["outputs"]["files"] else None
@@ -93,7 +98,7 @@ def export_status_document(request, job_id: str) -> dict:
     if snapshot is None or not snapshot.visible_to(caller):
         snapshot = JobStatusSnapshot.of(request, export_job_get(caller, job_id))
         if tokens:
-            snapshots.store.put(key, tokens, snapshot, max_age=snapshot.max_age)
+            snapshots.store.put(key, tokens, snapshot, max_age=snapshot.max_age, weight=snapshot.weight)
         else:
             request_tokens_start(request, *scopes)
     return snapshot.render()
@@ -104,6 +109,10 @@ class TenantStatusSnapshot:
     document: dict
     started_at: dict  # job id → created_at, for the jobs in progress
     stale_at: datetime | None  # when its oldest recent job leaves the past hour
+
+    @property
+    def weight(self) -> int:
+        return 1 + len(self.document["in_progress_exports"]) + len(self.document["recent_exports"])
 
     def render(self, now: datetime) -> dict:
         stamp = iso_utc(now)
@@ -147,7 +156,7 @@ def export_tenant_status_document(request) -> dict:
             stale_at=min(job.finished_at for job in recent) + RECENT_WINDOW if recent else None,
         )
         if tokens:
-            snapshots.store.put(key, tokens, snapshot)
+            snapshots.store.put(key, tokens, snapshot, weight=snapshot.weight)
         else:
             request_tokens_start(request, *scopes)
     return snapshot.render(now)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rq import SimpleWorker
 
 from exports.building import export_job_package
@@ -267,6 +269,39 @@ def test_a_changed_selection_is_packaged_anew(api, catalog, redis_queue, django_
     a, b = ExportJob.objects.get(pk=first), ExportJob.objects.get(pk=second)
     assert a.content_key != b.content_key
     assert a.package.name != b.package.name
+
+
+def _folder_lookups(queries) -> int:
+    """How many times the selection was resolved: its first query looks up the folders."""
+    return sum('FROM "tenants_folder"' in query["sql"] for query in queries)
+
+
+def test_a_repeat_post_skips_resolving_until_the_catalog_changes(api, catalog, redis_queue, django_capture_on_commit_callbacks):
+    body = {"inputs": {"folders": ["pricing"]}}
+    first = post_export(api, django_capture_on_commit_callbacks, body)  # starts the snapshot tokens
+    run_worker(redis_queue)
+    post_export(api, django_capture_on_commit_callbacks, body)  # resolves again, and keeps the selection
+    with CaptureQueriesContext(connection) as queries:
+        repeat = post_export(api, django_capture_on_commit_callbacks, body)
+    assert _folder_lookups(queries) == 0
+    assert ExportJob.objects.get(pk=repeat).content_key == ExportJob.objects.get(pk=first).content_key
+
+    ServiceVersionFactory(service=catalog[0].service, version="1.11.0")
+    with CaptureQueriesContext(connection) as queries:
+        changed = post_export(api, django_capture_on_commit_callbacks, body)
+    assert _folder_lookups(queries) == 1
+    assert ExportJob.objects.get(pk=changed).versions.count() == ExportJob.objects.get(pk=repeat).versions.count() + 1
+
+
+def test_a_repeat_post_meets_a_lowered_size_limit(api, tenant, catalog, redis_queue, django_capture_on_commit_callbacks):
+    body = {"inputs": {"folders": ["pricing"]}}
+    for _ in range(2):
+        post_export(api, django_capture_on_commit_callbacks, body)
+        run_worker(redis_queue)
+    tenant.max_package_bytes = 1024
+    tenant.save()
+    response = api.post(api.api("export"), body, format="json")
+    assert response.status_code == 422 and response.json()["code"] == "PACKAGE_TOO_LARGE"
 
 
 def test_purging_one_of_two_jobs_sharing_a_package_keeps_the_file(api, catalog, redis_queue, django_capture_on_commit_callbacks):

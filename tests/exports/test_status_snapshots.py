@@ -4,6 +4,7 @@ Everything here runs against the real Redis and PostgreSQL of the suite; the wor
 RQ SimpleWorker. A snapshot is built by the second poll (the first starts the scope's token),
 so `warm` polls twice.
 """
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -319,3 +320,26 @@ def test_without_tracking_every_read_asks_redis(settings, monkeypatch):
         other_process.set(key, f"v{round_no}")
         stale += mirror.tokens(["scope-f"]) != {"scope-f": f"v{round_no}"}
     assert stale == 0 and not mirror._tracking
+
+
+def test_the_store_is_bounded_by_weight_and_evicts_the_least_recently_used():
+    store = snapshots.SnapshotStore(max_weight=10)
+    store.put("a", ("t",), "A", weight=4)
+    store.put("b", ("t",), "B", weight=4)
+    assert store.get("a", ("t",)) == "A"  # now "b" is the least recently used
+    store.put("c", ("t",), "C", weight=4)
+    assert [store.get(key, ("t",)) for key in "abc"] == ["A", None, "C"]
+    store.put("huge", ("t",), "H", weight=11)
+    assert store.get("huge", ("t",)) is None and store.get("a", ("t",)) == "A"
+    store.put("a", ("t",), "A2", weight=6)  # replacing an entry frees its old weight
+    assert [store.get(key, ("t",)) for key in "ac"] == ["A2", "C"]
+
+
+def test_a_snapshot_lives_no_longer_than_its_max_age(settings):
+    store = snapshots.SnapshotStore()
+    store.put("short", ("t",), "S", max_age=0.05)
+    settings.SNAPSHOT_MAX_AGE = 0.05
+    store.put("capped", ("t",), "C", max_age=3600)
+    assert store.get("short", ("t",)) == "S" and store.get("capped", ("t",)) == "C"
+    with mock.patch("time.monotonic", return_value=time.monotonic() + 0.06):
+        assert store.get("short", ("t",)) is None and store.get("capped", ("t",)) is None
