@@ -307,7 +307,7 @@ def test_encrypted_entry(tmp_path):
 
 
 def test_too_many_entries(tmp_path, monkeypatch):
-    monkeypatch.setattr(package_reader, "MAX_ENTRIES", 5)
+    monkeypatch.setattr(package_reader.zip_safety, "MAX_ENTRIES", 5)
     path = raw_zip(tmp_path, [f"f{i}" for i in range(6)])
     assert "too many entries (6; at most 5" in rejected(path)
     assert MAX_ENTRIES == 20_000
@@ -416,7 +416,7 @@ def test_manifest_not_utf8(tmp_path):
 
 
 def test_manifest_too_large(tmp_path, monkeypatch):
-    monkeypatch.setattr(package_reader, "MAX_MANIFEST_BYTES", 100)
+    monkeypatch.setattr(package_reader.contents, "MAX_MANIFEST_BYTES", 100)
     path = build(tmp_path)
     assert "manifest.json is too large" in rejected(path)
 

@@ -1,0 +1,113 @@
+"""Check an uploaded export package before importing it, then stream its members.
+
+`read_package(path, max_uncompressed_bytes=...)` validates a ZIP written by
+`exports.packaging.write_package` with the layout of `exports.package_contents`
+(see the contract's "Package layout") and returns a `Package` describing every
+service version in it.  Nothing is extracted to disk and nothing is written
+anywhere: the caller stores members under keys it chooses, through
+`open_member(path, member)`.
+
+Checks, in order (the first failure raises `InvalidPackage`, whose message says
+what is wrong and what to do):
+
+1. the upload is a ZIP that zipfile can open (empty, not a ZIP, truncated, corrupt);
+2. at most MAX_ENTRIES entries (also checked from the end-of-central-directory
+   record before zipfile parses the central directory);
+3. every entry name is safe: no absolute path, drive letter, backslash, control
+   character (NUL included), empty, '.' or '..' component; no symlink or other
+   special file; no duplicate (also after Unicode NFC normalisation); no
+   encrypted entry; only STORED or DEFLATED members;
+4. zip-bomb checks on the central directory, before anything is decompressed:
+   total declared size, per-entry compression ratio (entries over 1 MiB),
+   overlapping entries (CVE-2024-0450: this interpreter lacks zipfile's check);
+5. manifest.json: present, at most MAX_MANIFEST_BYTES, a UTF-8 JSON object,
+   format/format_version/file_filter of an importable package;
+6. manifest "files" matches the ZIP entries exactly (paths and sizes);
+7. manifest "service_versions": valid names, versions and UUIDs, no duplicates;
+   each version folder holds exactly version.json, neuron.zip and one workbook,
+   and version.json agrees with its manifest row;
+8. every listed member is streamed (constant memory) and its SHA-256 compared
+   with the manifest.
+
+Decisions:
+
+- Pure directory entries (a name ending in '/', no data) are ignored: they hold
+  nothing and are never extracted.  Their names must still be safe.  A directory
+  entry holding data is rejected.
+- Only files of the documented layout are accepted: a listed file outside every
+  version folder, or an extra file in a version folder, is rejected.
+- UUIDs must be in the canonical 8-4-4-4-12 hex form; `PackageVersion` carries
+  them lower-cased.
+- `open_member` re-checks size and SHA-256 while streaming, so a file swapped
+  between `read_package` and `open_member` fails instead of importing silently.
+
+The checks live in `zip_safety` (steps 1-4, and `open_member`'s stream) and
+`contents` (steps 5-8); `model` holds the exception, the data classes and the
+message helpers both use.
+
+Only the standard library is used (no Django), like exports/packaging.py.
+"""
+
+from __future__ import annotations
+
+import os
+
+from exports.package_reader.contents import (
+    MAX_MANIFEST_BYTES,
+    MAX_VERSION_JSON_BYTES,
+    _check_files,
+    _check_hashes,
+    _check_versions,
+    _read_manifest,
+)
+from exports.package_reader.model import (
+    InvalidPackage,
+    Package,
+    PackageFile,
+    PackageVersion,
+    _is_int,
+)
+from exports.package_reader.zip_safety import (
+    MAX_COMPRESSION_RATIO,
+    MAX_ENTRIES,
+    _check_bombs,
+    _check_entries,
+    _open_zip,
+    open_member,
+)
+
+__all__ = [
+    "MAX_COMPRESSION_RATIO",
+    "MAX_ENTRIES",
+    "MAX_MANIFEST_BYTES",
+    "MAX_VERSION_JSON_BYTES",
+    "InvalidPackage",
+    "Package",
+    "PackageFile",
+    "PackageVersion",
+    "open_member",
+    "read_package",
+]
+
+# The MAX_* limits are re-exported for reading only: each is read in the module that
+# defines it (zip_safety or contents), so patch it there.
+
+
+def read_package(path: str | os.PathLike, *, max_uncompressed_bytes: int) -> Package:
+    """Check the package at `path` completely and describe it; raise InvalidPackage if it is not importable.
+
+    Reads the whole file once (streaming, constant memory) and writes nothing.  An
+    OSError opening `path` is not the uploader's fault and propagates unchanged.
+    """
+    if not _is_int(max_uncompressed_bytes) or max_uncompressed_bytes < 0:
+        raise ValueError("max_uncompressed_bytes must be a non-negative int")
+    with open(path, "rb") as fh, _open_zip(fh) as zf:
+        infos = zf.infolist()
+        _check_entries(infos)
+        _check_bombs(fh, zf, infos, max_uncompressed_bytes)
+        by_name = {info.filename: info for info in infos}
+        manifest = _read_manifest(zf, by_name)
+        files = _check_files(manifest, by_name)
+        versions = _check_versions(zf, manifest, files, by_name)
+        _check_hashes(zf, files)
+    return Package(manifest=manifest, versions=versions)

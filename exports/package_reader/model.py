@@ -1,0 +1,93 @@
+"""Shared pieces of the package reader: the exception, the data classes and message helpers."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+
+CHUNK_SIZE = 1 << 20
+
+# Same rules as tenants/naming.py (copied: that module imports Django).
+SEMVER_RE = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
+
+_UPLOAD_PACKAGE = "Upload the package.zip produced by a 'migrate' export."
+_UNCHANGED = "Upload the package.zip produced by a 'migrate' export, unchanged."
+_EXPORT_AGAIN = "Export it again and upload the new package.zip."
+
+
+class InvalidPackage(Exception):
+    """The upload is not an importable package; str(e) names the problem and how to fix it."""
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """One member of the package as listed in the manifest (and checked against the ZIP)."""
+
+    path: str  # archive path
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PackageVersion:
+    """One service version of the package: its manifest row, version.json and files."""
+
+    folder: str
+    service: str
+    service_id: str
+    version: str
+    version_id: str
+    metadata: dict  # the parsed version.json
+    workbook: PackageFile  # the original workbook entry
+    neuron: PackageFile  # the neuron.zip entry
+
+    @property
+    def semver(self) -> tuple[int, int, int]:
+        return _parse_semver(self.version)
+
+
+@dataclass(frozen=True)
+class Package:
+    """A checked package: its manifest and its versions sorted by folder, service and semver."""
+
+    manifest: dict
+    versions: list[PackageVersion]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _show(value: object, limit: int = 120) -> str:
+    """A quoted, escaped, length-limited rendering of an untrusted value for messages."""
+    text = repr(value) if isinstance(value, str) else repr(str(value))
+    if len(text) > limit:
+        text = text[: limit - 4] + "...'"
+    return text
+
+
+def _parse_semver(version: str) -> tuple[int, int, int] | None:
+    match = SEMVER_RE.fullmatch(version) if isinstance(version, str) else None
+    return tuple(int(part) for part in match.groups()) if match else None
+
+
+def _is_pure_directory(info: zipfile.ZipInfo) -> bool:
+    return info.filename.endswith("/")
+
+
+def _corrupt(name: str) -> InvalidPackage:
+    return InvalidPackage(
+        f"The package is corrupt: entry {_show(name)} is corrupt (its data does not match its "
+        f"checksum or cannot be decompressed). {_EXPORT_AGAIN}"
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _hash_mismatch(path: str) -> InvalidPackage:
+    return InvalidPackage(
+        f"The package was modified: entry {_show(path)} does not match its SHA-256 in the manifest: "
+        f"the package was altered or damaged in transit. {_EXPORT_AGAIN}"
+    )
