@@ -19,9 +19,8 @@ from exports.references import parse_service_reference, parse_uuid
 from exports.reuse import content_key, reusable_package
 from exports.selectors import export_selection_resolve
 from sparkexport import queue, snapshots
-from sparkexport.api.snapshot_reads import tenant_scope
 from sparkexport.api.errors import Conflict, InvalidServiceUri, JobLimitReached, Unprocessable
-from tenants.changes import CATALOG_SCOPE
+from tenants.changes import CATALOG_SCOPE, tenant_scope
 from tenants.models import MB, Tenant
 
 logger = logging.getLogger(__name__)

@@ -7,11 +7,15 @@ signal; the services that use it call these functions themselves.
 from django.db.models.signals import post_delete, post_save
 
 from sparkexport import snapshots
-from sparkexport.api.snapshot_reads import tenant_scope
 from tenants.models import ApiKey, Folder, Service, ServiceVersion, Tenant
 
 # Export status documents show service and folder names of versions in any tenant: one scope.
 CATALOG_SCOPE = "catalog"
+
+
+def tenant_scope(slug: str) -> str:
+    """The tenant row and its API keys: what authenticating a key in this tenant reads."""
+    return f"tenant:{slug}"
 
 
 def tenant_slug_of(instance) -> str | None:

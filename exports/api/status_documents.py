@@ -18,8 +18,8 @@ from exports.changes import job_scope, tenant_jobs_scope
 from exports.models import ExportJob, elapsed_ms
 from exports.selectors import RECENT_WINDOW, export_job_get, job_visible_to, tenant_jobs_status
 from sparkexport import snapshots
-from sparkexport.api.snapshot_reads import request_tokens, request_tokens_start, tenant_scope
-from tenants.changes import CATALOG_SCOPE
+from sparkexport.api.snapshot_reads import request_tokens, request_tokens_start
+from tenants.changes import CATALOG_SCOPE, tenant_scope
 
 
 @functools.lru_cache(maxsize=4096)

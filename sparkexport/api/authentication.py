@@ -8,8 +8,9 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from sparkexport import snapshots
-from sparkexport.api.snapshot_reads import request_tokens, request_tokens_start, tenant_scope
+from sparkexport.api.snapshot_reads import request_tokens, request_tokens_start
 from sparkexport.api.throttling import AuthFailureLimiter
+from tenants.changes import tenant_scope
 from tenants.models import ApiKey
 from tenants.selectors import api_key_get_by_secret
 

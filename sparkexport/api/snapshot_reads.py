@@ -1,10 +1,6 @@
 """Tenant API reads that may be answered from snapshots (sparkexport/snapshots.py)."""
 from sparkexport import snapshots
-
-
-def tenant_scope(slug: str) -> str:
-    """The tenant row and its API keys: what authenticating a key in this tenant reads."""
-    return f"tenant:{slug}"
+from tenants.changes import tenant_scope
 
 
 class SnapshotReadsMixin:
