@@ -30,13 +30,13 @@ def _changed(job_id, tenant_slug: str | None) -> None:
 
 def export_job_changed(job_id) -> None:
     """After an `update()` of one export job's row."""
-    if snapshots.enabled():
+    if snapshots.writes_enabled():
         slug = ExportJob.objects.filter(pk=job_id).values_list("tenant__slug", flat=True).first()
         _changed(job_id, slug)
 
 
 def _export_job_written(sender, instance, **kwargs):
-    if snapshots.enabled():
+    if snapshots.writes_enabled():
         _changed(instance.pk, tenant_slug_of(instance))
 
 

@@ -20,7 +20,7 @@ from exports.reuse import content_key, reusable_package
 from exports.selectors import export_selection_resolve
 from sparkexport import queue, snapshots
 from sparkexport.api.errors import Conflict, InvalidServiceUri, JobLimitReached, Unprocessable
-from tenants.changes import CATALOG_SCOPE, tenant_scope
+from tenants.changes import CATALOG_SCOPE
 from tenants.models import MB, Tenant
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def _reused_package_fields(earlier: ExportJob) -> dict:
     }
 
 
-def _check_packageable(tenant: Tenant, versions, file_filter: str) -> int:
+def _check_compiled(versions) -> None:
     uncompiled = [str(version) for version in versions if not version.is_compiled]
     if uncompiled:
         raise Unprocessable(
@@ -86,7 +86,9 @@ def _check_packageable(tenant: Tenant, versions, file_filter: str) -> int:
             code="NEURON_NOT_COMPILED",
             details={"service_versions": uncompiled},
         )
-    size = estimated_package_size(versions, file_filter)
+
+
+def _check_size(tenant: Tenant, size: int) -> None:
     if size > tenant.max_package_bytes:
         raise Unprocessable(
             f"The package would be about {size / MB:.1f} MB, over this tenant's limit of "
@@ -95,7 +97,6 @@ def _check_packageable(tenant: Tenant, versions, file_filter: str) -> int:
             code="PACKAGE_TOO_LARGE",
             details={"estimated_bytes": size, "limit_bytes": tenant.max_package_bytes},
         )
-    return size
 
 
 @dataclass(frozen=True)
@@ -111,17 +112,19 @@ def _resolve(tenant: Tenant, *, refs, folders, version_ids, file_filter, version
     versions = export_selection_resolve(
         tenant=tenant, folders=folders, refs=refs, version_ids=version_ids, version_filter=version_filter
     )
-    estimated_size = _check_packageable(tenant, versions, file_filter)
+    _check_compiled(versions)
     entries = package_entries(
         tenant_slug=tenant.slug, versions=versions, file_filter=file_filter, version_filter=version_filter
     )
-    return Selection(tuple(version.pk for version in versions), estimated_size, content_key(entries))
+    size = estimated_package_size(versions, file_filter)
+    return Selection(tuple(version.pk for version in versions), size, content_key(entries))
 
 
 def _selection(tenant: Tenant, **request) -> Selection:
-    """The request's selection; a repeat of a request is not resolved again while neither the
-    catalog nor the tenant changed (the snapshot tokens of status polls say so)."""
-    scopes = [CATALOG_SCOPE, tenant_scope(tenant.slug)]
+    """The request's selection; a repeat of a request is not resolved again while the catalog
+    is unchanged (its snapshot token says so). The tenant's size limit is checked by the
+    caller, on the locked tenant row."""
+    scopes = [CATALOG_SCOPE]
     tokens = snapshots.current_tokens(scopes)
     current = tuple(tokens.values()) if tokens and None not in tokens.values() else None
     memo_key = ("export-selection", tenant.pk, request_fingerprint(request))
@@ -178,6 +181,7 @@ def export_job_create(
             # A retry that waited for the lock finds the job its twin just created.
             if earlier := idempotent_job(ExportJob, tenant, idempotency_key, fingerprint):
                 return earlier
+            _check_size(locked, selection.estimated_size)
             # An identical package still stored closes the job at once: no work, no slot taken.
             reused = reusable_package(tenant.pk, selection.content_key)
             running = 0 if reused else ExportJob.objects.filter(tenant=locked, status__in=ACTIVE_STATES).count()

@@ -13,7 +13,8 @@ older than what it shows.
 The database stays the source of truth: a snapshot is only served while its tokens are
 current, and never longer than SNAPSHOT_MAX_AGE seconds (the bound if a token change is lost
 while Redis is unreachable). Without Redis, or with STATUS_SNAPSHOTS off, nothing is kept
-and every request reads the database.
+and every request reads the database; writes still replace tokens whenever there is a Redis,
+for the processes that do keep snapshots.
 """
 import logging
 import os
@@ -26,7 +27,6 @@ import redis
 from django.conf import settings
 from django.db import transaction
 from redis.backoff import NoBackoff
-from redis.connection import parse_url
 from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
@@ -35,21 +35,59 @@ TOKEN_PREFIX = "sparkexport:snapshot-token:"
 # A scope nobody writes to for a day loses its token (Redis does not keep a key per job
 # forever); its next read starts a new one, and its snapshots are rebuilt once.
 TOKEN_TTL_SECONDS = 24 * 3600
+# Neither a poll nor a write may wait long on a Redis outage: the database answers instead.
+REDIS_TIMEOUT_SECONDS = 0.5
+# After a failure Redis is left alone this long, so a hung server costs one request its
+# timeout, not every request.
+REDIS_BACKOFF_SECONDS = 5.0
+# A tracking connection dropped without a word (an idle timeout in a NAT) would stop bringing
+# invalidations: the mirror proves it alive with a PING at least this often.
+MIRROR_CHECK_SECONDS = 1.0
 
+
+def reads_enabled() -> bool:
+    """Whether this process keeps snapshots and answers from them."""
+    return bool(settings.STATUS_SNAPSHOTS and settings.REDIS_URL)
+
+
+def writes_enabled() -> bool:
+    """Whether writes replace tokens: whenever there is a Redis, for the processes that read."""
+    return bool(settings.REDIS_URL)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Breaker:
+    """Leaves Redis alone for REDIS_BACKOFF_SECONDS after it failed."""
+
+    def __init__(self):
+        self._closed_at = 0.0
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self._closed_at
+
+    def trip(self, what: str, exc: Exception) -> None:
+        logger.warning("%s: Redis failed (%r); not used for %.0f s", what, exc, REDIS_BACKOFF_SECONDS)
+        self._closed_at = time.monotonic() + REDIS_BACKOFF_SECONDS
+
+    def close(self) -> None:
+        self._closed_at = 0.0
+
+
+breaker = Breaker()
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
-
-
-def enabled() -> bool:
-    return bool(settings.STATUS_SNAPSHOTS and settings.REDIS_URL)
 
 
 def _redis() -> redis.Redis:
     url = settings.REDIS_URL
     with _clients_lock:
         if url not in _clients:
-            # A write must not hang on a Redis outage either (see _replace_tokens).
-            _clients[url] = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            _clients[url] = redis.Redis.from_url(
+                url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+            )
         return _clients[url]
 
 
@@ -63,10 +101,12 @@ class TokenMirror:
     Its connection asks Redis to push an invalidation whenever any token changes
     (`CLIENT TRACKING ON BCAST PREFIX`, RESP3), so a request reads the pushes that arrived
     (a non-blocking poll of the socket) and then its tokens from memory: no round trip
-    unless a token changed. The MGET that fills a gap runs on the same connection, so a
-    push for an earlier change is always applied before the value it replaced is stored.
-    If the connection fails, everything it mirrored is forgotten; if the server refuses
-    tracking (some proxies do), each request reads its tokens with one MGET instead.
+    unless a token is missing, or the connection has not been proved alive for
+    MIRROR_CHECK_SECONDS. Replies and pushes share the connection, in order, so a push for
+    an earlier change is always applied before a value read after it is stored. Only tokens
+    that exist are kept. If the connection fails, everything it mirrored is forgotten; if
+    the server refuses tracking (some proxies do), each request reads its tokens with one
+    MGET instead.
     """
 
     MAX_TOKENS = 100_000
@@ -77,52 +117,59 @@ class TokenMirror:
         self._connection = None
         self._owner = None  # (process id, Redis URL) the connection belongs to
         self._tracking = False
-        self._known: dict[str, str | None] = {}
+        self._checked_at = 0.0
+        self._known: dict[str, str] = {}
 
     def tokens(self, scopes: list[str]) -> dict[str, str | None]:
         with self._lock:
             try:
                 return self._tokens(scopes)
-            except (redis.RedisError, OSError):
+            except BaseException:
                 self._disconnect()
                 raise
 
     def _tokens(self, scopes):
         connection = self._connect()
+        if time.monotonic() - self._checked_at > MIRROR_CHECK_SECONDS:
+            self._command(connection, "PING")
         while connection.can_read(timeout=0):
-            connection.read_response(push_request=True, timeout=0, disconnect_on_error=False)
+            # Data is waiting: read the whole push, however it was split on the wire.
+            connection.read_response(push_request=True, disconnect_on_error=False)
+        fetched = {}
         missing = [scope for scope in scopes if scope not in self._known]
         if missing:
-            connection.send_command("MGET", *(TOKEN_PREFIX + scope for scope in missing))
-            values = connection.read_response()
-            if len(self._known) > self.MAX_TOKENS:
-                self._known.clear()
-            for scope, value in zip(missing, values):
-                self._known[scope] = value.decode() if value else None
-        tokens = {scope: self._known[scope] for scope in scopes}
-        if not self._tracking:
-            self._known.clear()
-        return tokens
+            values = self._command(connection, "MGET", *(TOKEN_PREFIX + scope for scope in missing))
+            fetched = {scope: _text(value) for scope, value in zip(missing, values) if value is not None}
+            if self._tracking:
+                if len(self._known) + len(fetched) > self.MAX_TOKENS:
+                    self._known.clear()
+                self._known.update(fetched)
+        return {scope: self._known.get(scope) or fetched.get(scope) for scope in scopes}
+
+    def _command(self, connection, *args):
+        connection.send_command(*args)
+        reply = connection.read_response()  # pushes that came first are applied on the way
+        self._checked_at = time.monotonic()
+        return reply
 
     def _connect(self):
         owner = (os.getpid(), settings.REDIS_URL)
         if self._connection is not None and self._owner == owner:
             return self._connection
         self._disconnect()
-        connection = redis.Connection(
-            **parse_url(settings.REDIS_URL),
+        pool = redis.ConnectionPool.from_url(
+            settings.REDIS_URL,
             protocol=3,
-            # A poll must not hang on a Redis outage: it falls back to the database instead.
-            socket_timeout=0.5,
-            socket_connect_timeout=0.5,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
             # Reconnecting behind our back would drop the tracking silently: fail instead.
             retry=Retry(NoBackoff(), 0),
         )
+        connection = pool.make_connection()
         connection.connect()
         connection._parser.set_invalidation_push_handler(self._invalidated)
         try:
-            connection.send_command(*self.TRACKING)
-            connection.read_response()
+            self._command(connection, *self.TRACKING)
             self._tracking = True
         except redis.ResponseError as exc:
             logger.warning("Redis refused CLIENT TRACKING (%s): tokens are read on every request", exc)
@@ -136,7 +183,7 @@ class TokenMirror:
             self._known.clear()
             return
         for key in keys:
-            self._known.pop(key.decode().removeprefix(TOKEN_PREFIX), None)
+            self._known.pop(_text(key).removeprefix(TOKEN_PREFIX), None)
 
     def _disconnect(self) -> None:
         self._known.clear()
@@ -150,13 +197,25 @@ _mirror = TokenMirror()
 
 def current_tokens(scopes: list[str]) -> dict[str, str | None] | None:
     """The scopes' tokens (None for a scope that has none yet), or None when Redis can't tell."""
-    if not enabled():
+    if not reads_enabled() or breaker.is_open():
         return None
     try:
         return _mirror.tokens(scopes)
-    except (redis.RedisError, OSError) as exc:
-        logger.warning("snapshots skipped, Redis unreachable: %s", exc)
+    except Exception as exc:  # a poll never fails for its snapshots: the database answers
+        breaker.trip("snapshots skipped", exc)
         return None
+
+
+def _set_tokens(scopes, what: str, **options) -> None:
+    if breaker.is_open():
+        return  # what is not replaced now is bounded by SNAPSHOT_MAX_AGE
+    try:
+        with _redis().pipeline(transaction=False) as pipe:
+            for scope in scopes:
+                pipe.set(TOKEN_PREFIX + scope, _new_token(), ex=TOKEN_TTL_SECONDS, **options)
+            pipe.execute()
+    except Exception as exc:  # a write never fails for the snapshots of others
+        breaker.trip(what, exc)
 
 
 def tokens_start(scopes: list[str]) -> None:
@@ -166,30 +225,17 @@ def tokens_start(scopes: list[str]) -> None:
     token per made-up job id would let anyone fill Redis. The read that calls this keeps
     nothing itself, because its rows may be older than the token it would create.
     """
-    try:
-        with _redis().pipeline(transaction=False) as pipe:
-            for scope in scopes:
-                pipe.set(TOKEN_PREFIX + scope, _new_token(), nx=True, ex=TOKEN_TTL_SECONDS)
-            pipe.execute()
-    except redis.RedisError as exc:
-        logger.warning("snapshot tokens not started, Redis unreachable: %s", exc)
+    _set_tokens(scopes, "snapshot tokens not started", nx=True)
 
 
 def _replace_tokens(scopes: tuple[str, ...]) -> None:
-    try:
-        with _redis().pipeline(transaction=False) as pipe:
-            for scope in scopes:
-                pipe.set(TOKEN_PREFIX + scope, _new_token(), ex=TOKEN_TTL_SECONDS)
-            pipe.execute()
-    except redis.RedisError as exc:
-        # Snapshots of these scopes may be served until SNAPSHOT_MAX_AGE has passed.
-        logger.warning("snapshot tokens of %s not replaced, Redis unreachable: %s", scopes, exc)
+    _set_tokens(scopes, f"snapshot tokens of {', '.join(scopes)} not replaced")
 
 
 def scopes_changed(*scopes: str, using: str = "default") -> None:
     """Mark the scopes changed: now (for readers in this transaction) and again after commit
     (a reader between the two saw the old rows; its snapshot must not outlive the commit)."""
-    if not enabled() or not scopes:
+    if not writes_enabled() or not scopes:
         return
     _replace_tokens(scopes)
     connection = transaction.get_connection(using)
@@ -203,7 +249,7 @@ def scopes_changed(*scopes: str, using: str = "default") -> None:
         pending.update(scopes)
         return
     pending = set(scopes)
-    transaction.on_commit(lambda: _replace_tokens(tuple(pending)), using=using)
+    transaction.on_commit(lambda: _replace_tokens(tuple(pending)), using=using, robust=True)
     connection._snapshot_scopes_pending = (connection.run_on_commit, pending)
 
 

@@ -35,7 +35,7 @@ def _tenant_written(sender, instance, **kwargs):
 
 
 def api_key_changed(api_key: ApiKey) -> None:
-    if snapshots.enabled():
+    if snapshots.writes_enabled():
         tenant_credentials_changed(tenant_slug_of(api_key))
 
 

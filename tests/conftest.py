@@ -19,6 +19,7 @@ def _fresh_rate_limits():
     """Rate-limit counters start at zero and no status snapshot is kept, in every test."""
     cache.clear()
     snapshots.store.clear()
+    snapshots.breaker.close()
 
 
 @pytest.fixture

@@ -31,10 +31,6 @@ def export_status_scopes(job_id: str) -> tuple[str, ...]:
         return ()
 
 
-def export_tenant_status_scopes(tenant_slug: str) -> tuple[str, ...]:
-    return (tenant_jobs_scope(tenant_slug),)
-
-
 def _origin(request) -> tuple:
     """What the absolute URLs in a document depend on: the request headers `get_host()` reads."""
     meta = request.META
@@ -64,7 +60,9 @@ class JobStatusSnapshot:
             created_by_user_id=job.created_by_user_id,
             created_at=job.created_at,
             is_active=job.is_active,
-            document=ExportStatusSerializer(job, context={"request": request}).data,
+            # A plain dict: the serializer's ReturnDict would keep the serializer, and through
+            # it the first request, alive as long as the snapshot.
+            document=dict(ExportStatusSerializer(job, context={"request": request}).data),
         )
 
     @property
@@ -142,7 +140,7 @@ def export_tenant_status_document(request) -> dict:
     """GET export/status for `request.caller`: its jobs in progress and of the past hour."""
     caller = request.caller
     slug = caller.tenant.slug
-    scopes = [tenant_scope(slug), *export_tenant_status_scopes(slug)]
+    scopes = (tenant_scope(slug), tenant_jobs_scope(slug))
     tokens = request_tokens(request, *scopes)
     key = ("export-tenant-status", slug, _visibility(caller))
     now = timezone.now()
@@ -151,7 +149,7 @@ def export_tenant_status_document(request) -> dict:
         document = tenant_jobs_status(ExportJob, caller)
         recent = document["recent_exports"]
         snapshot = TenantStatusSnapshot(
-            document=TenantExportStatusSerializer(document).data,
+            document=dict(TenantExportStatusSerializer(document).data),
             started_at={str(job.pk): job.created_at for job in document["in_progress_exports"]},
             stale_at=min(job.finished_at for job in recent) + RECENT_WINDOW if recent else None,
         )

@@ -13,12 +13,7 @@ from exports.api.serializers import (
     ExportStatusSerializer,
     TenantExportStatusSerializer,
 )
-from exports.api.status_documents import (
-    export_status_document,
-    export_status_scopes,
-    export_tenant_status_document,
-    export_tenant_status_scopes,
-)
+from exports.api.status_documents import export_status_document, export_tenant_status_document
 from exports.audit import audit_record
 from exports.downloads import download_token_valid
 from exports.models import AuditAction, ExportJob, JobStatus, package_storage
@@ -94,9 +89,6 @@ def _options(data: dict) -> dict:
 
 
 class ExportStatusView(SnapshotReadsMixin, TenantExportAPIView):
-    def snapshot_scopes(self, tenant, job_id):
-        return export_status_scopes(job_id)
-
     @extend_schema(
         tags=TAGS,
         operation_id="export_status",
@@ -123,9 +115,6 @@ class ExportCancelView(TenantExportAPIView):
 
 
 class ExportTenantStatusView(SnapshotReadsMixin, TenantExportAPIView):
-    def snapshot_scopes(self, tenant):
-        return export_tenant_status_scopes(tenant)
-
     @extend_schema(
         tags=TAGS,
         operation_id="export_tenant_status",

@@ -6,32 +6,34 @@ from tenants.changes import tenant_scope
 class SnapshotReadsMixin:
     """A GET view whose documents may come from snapshots.
 
-    Before authentication, the tokens of the tenant scope and of the view's own
-    `snapshot_scopes` are read once (from this process's mirror of them); they are kept on
-    the request for the authenticator and the view. A client that sends
+    Before authentication, the token of the tenant scope is read (from this process's
+    mirror of the tokens) and kept on the request; the view adds the tokens of its own
+    scopes with `request_tokens` before it reads the database. A client that sends
     `Cache-Control: no-cache` is answered from the database. Only job creation is
     rate-limited, so these views skip the throttle.
     """
 
     throttle_classes = ()
 
-    def snapshot_scopes(self, **kwargs) -> tuple[str, ...]:
-        return ()
-
     def initial(self, request, *args, **kwargs):
         request.snapshot_tokens = None
         if request.method == "GET" and "no-cache" not in request.META.get("HTTP_CACHE_CONTROL", ""):
-            scopes = [tenant_scope(kwargs["tenant"]), *self.snapshot_scopes(**kwargs)]
-            request.snapshot_tokens = snapshots.current_tokens(scopes)
+            request.snapshot_tokens = snapshots.current_tokens([tenant_scope(kwargs["tenant"])])
         super().initial(request, *args, **kwargs)
 
 
 def request_tokens(request, *scopes: str) -> tuple | None:
-    """The tokens these scopes had when the request began, or None if any is unknown."""
+    """The tokens of these scopes, read at the latest now (before the database is), or None
+    if the request does not read snapshots or any scope has no token yet."""
     tokens = getattr(request, "snapshot_tokens", None)
     if tokens is None:
         return None
-    values = tuple(tokens.get(scope) for scope in scopes)
+    if missing := [scope for scope in scopes if scope not in tokens]:
+        more = snapshots.current_tokens(missing)
+        if more is None:
+            return None
+        tokens.update(more)
+    values = tuple(tokens[scope] for scope in scopes)
     return None if None in values else values
 
 

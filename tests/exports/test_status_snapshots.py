@@ -1,10 +1,14 @@
 """Status polls from snapshots: no SQL while nothing changed, never a stale answer after a write.
 
 Everything here runs against the real Redis and PostgreSQL of the suite; the worker is a real
-RQ SimpleWorker. A snapshot is built by the second poll (the first starts the scope's token),
-so `warm` polls twice.
+RQ SimpleWorker. A snapshot is built by the first poll that finds its tokens (a write starts a
+token, and so does the first poll of a scope nobody has written yet), so `warm` polls twice.
 """
+import gc
+import socket
+import threading
 import time
+import weakref
 from datetime import timedelta
 from unittest import mock
 
@@ -304,9 +308,10 @@ def test_the_mirror_forgets_everything_when_its_connection_drops(settings):
     for client in tracking:
         other_process.client_kill_filter(_id=client["id"])
     other_process.set(key, "after")  # the killed connection can't be told
-    answers = [snapshots.current_tokens(["scope-d"]) for _ in range(2)]
-    assert {"scope-d": "before"} not in answers
-    assert answers[-1] == {"scope-d": "after"}
+    assert [snapshots.current_tokens(["scope-d"]) for _ in range(2)] == [None, None]  # the database answers
+    later = time.monotonic() + snapshots.REDIS_BACKOFF_SECONDS + 1
+    with mock.patch("time.monotonic", return_value=later):
+        assert snapshots.current_tokens(["scope-d"]) == {"scope-d": "after"}
 
 
 def test_without_tracking_every_read_asks_redis(settings, monkeypatch):
@@ -343,3 +348,64 @@ def test_a_snapshot_lives_no_longer_than_its_max_age(settings):
     assert store.get("short", ("t",)) == "S" and store.get("capped", ("t",)) == "C"
     with mock.patch("time.monotonic", return_value=time.monotonic() + 0.06):
         assert store.get("short", ("t",)) is None and store.get("capped", ("t",)) is None
+
+
+@pytest.mark.parametrize("options", ["socket_timeout=2", "decode_responses=True", "health_check_interval=30"])
+def test_redis_url_options_are_honoured(api, closed_job, settings, options):
+    settings.REDIS_URL = f"{settings.REDIS_URL}?{options}"
+    url = api.api(f"export/{closed_job}/status")
+    warm(api, url)
+    assert polled(api, url)[0] == 0
+
+
+def test_a_hung_redis_costs_one_request_its_timeout_not_every_request(api, closed_job, settings):
+    """A server that accepts connections and never answers: the first poll waits for the
+    timeout and reads the database; the next ones leave Redis alone for a while."""
+    attempts = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def accept():
+            while True:
+                try:
+                    attempts.append(server.accept()[0])
+                except OSError:
+                    return
+
+        threading.Thread(target=accept, daemon=True).start()
+        settings.REDIS_URL = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+        url = api.api(f"export/{closed_job}/status")
+        for _ in range(5):
+            count, response = polled(api, url)
+            assert response.status_code == 200 and count > 0
+        assert len(attempts) == 1
+        for connection in attempts:
+            connection.close()
+
+
+def test_writes_replace_tokens_even_where_snapshots_are_off(settings):
+    """A worker started with STATUS_SNAPSHOTS=0 still tells the web processes what changed."""
+    watcher = redis.Redis.from_url(settings.REDIS_URL)
+    snapshots.tokens_start(["scope-g"])
+    before = watcher.get(snapshots.TOKEN_PREFIX + "scope-g")
+    settings.STATUS_SNAPSHOTS = False
+    snapshots.scopes_changed("scope-g")
+    assert watcher.get(snapshots.TOKEN_PREFIX + "scope-g") not in (None, before)
+
+
+def test_a_snapshot_does_not_keep_the_request_that_built_it_alive(api, closed_job):
+    url = api.api(f"export/{closed_job}/status")
+    snapshots.store.clear()
+    builders = []
+    for _ in range(2):  # whichever of the two builds the snapshot (the worker's writes started the tokens)
+        response = api.get(url)
+        builders.append(weakref.ref(response.wsgi_request))
+    del response
+    gc.collect()
+    assert [request() for request in builders] == [None, None]
+    assert polled(api, url)[0] == 0  # and the snapshot is still there
+
+
+def test_unknown_scopes_are_not_mirrored():
+    snapshots.current_tokens(["scope-known"])
+    before = len(snapshots._mirror._known)
+    assert snapshots.current_tokens([f"scope-{n}" for n in range(200)]) == {f"scope-{n}": None for n in range(200)}
+    assert len(snapshots._mirror._known) == before
