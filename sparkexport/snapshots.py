@@ -63,17 +63,17 @@ class Breaker:
     """Leaves Redis alone for REDIS_BACKOFF_SECONDS after it failed."""
 
     def __init__(self):
-        self._closed_at = 0.0
+        self._open_until = 0.0
 
     def is_open(self) -> bool:
-        return time.monotonic() < self._closed_at
+        return time.monotonic() < self._open_until
 
     def trip(self, what: str, exc: Exception) -> None:
         logger.warning("%s: Redis failed (%r); not used for %.0f s", what, exc, REDIS_BACKOFF_SECONDS)
-        self._closed_at = time.monotonic() + REDIS_BACKOFF_SECONDS
+        self._open_until = time.monotonic() + REDIS_BACKOFF_SECONDS
 
     def close(self) -> None:
-        self._closed_at = 0.0
+        self._open_until = 0.0
 
 
 breaker = Breaker()

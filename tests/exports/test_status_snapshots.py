@@ -377,8 +377,8 @@ def test_a_hung_redis_costs_one_request_its_timeout_not_every_request(api, close
             count, response = polled(api, url)
             assert response.status_code == 200 and count > 0
         assert len(attempts) == 1
-        for connection in attempts:
-            connection.close()
+        for accepted in attempts:
+            accepted.close()
 
 
 def test_writes_replace_tokens_even_where_snapshots_are_off(settings):

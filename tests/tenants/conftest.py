@@ -1,8 +1,18 @@
+import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from tenants import artifacts
+
+
+def stored_files() -> list[str]:
+    """Every file under MEDIA_ROOT, relative to it, sorted."""
+    root = Path(settings.MEDIA_ROOT)
+    if not root.exists():
+        return []
+    return sorted(str(Path(d, f).relative_to(root)) for d, _, files in os.walk(root) for f in files)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from oauth2_provider.models import Application
 from tenants import artifacts
 from tenants.models import MB, ApiKey, Folder, Group, Membership, OAuthClient, Service, ServiceVersion, Tenant
 from tenants.selectors import api_key_get_by_secret
+from tests.tenants.conftest import stored_files
 
 pytestmark = pytest.mark.django_db
 
@@ -44,13 +45,6 @@ def run_json(name, *args) -> dict:
     assert isinstance(data, dict)
     assert out.count("\n") == 1
     return data
-
-
-def stored_files() -> list[str]:
-    root = Path(settings.MEDIA_ROOT)
-    if not root.exists():
-        return []
-    return sorted(str(Path(d, f).relative_to(root)) for d, _, files in os.walk(root) for f in files)
 
 
 @pytest.fixture

@@ -1,10 +1,7 @@
 """The tenant services behind the management commands, and the naming rules they apply."""
 import hashlib
-import os
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import IntegrityError
@@ -15,15 +12,9 @@ from tenants.demo import demo_catalog_seed
 from tenants.models import MB, ApiKey, Folder, Group, Service, ServiceVersion, Tenant
 from tenants.naming import catalog_name_problem, parse_semver
 from tenants.selectors import api_key_get_by_secret
+from tests.tenants.conftest import stored_files
 
 pytestmark = pytest.mark.django_db
-
-
-def stored_files() -> list[str]:
-    root = Path(settings.MEDIA_ROOT)
-    if not root.exists():
-        return []
-    return sorted(str(Path(d, f).relative_to(root)) for d, _, files in os.walk(root) for f in files)
 
 
 @pytest.fixture
