@@ -61,7 +61,7 @@ def main() -> int:
     with scratch_django(DB_NAME):
         from exports.models import ExportJob, package_storage
         from exports.services import export_job_create
-        from sparkexport.api.tenancy import Caller
+        from tenants.callers import Caller
         from tenants.models import Tenant
 
         sizes = {"1x": ("bench", args.versions), "4x": ("bench4x", 4 * args.versions)}

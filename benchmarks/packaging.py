@@ -66,7 +66,7 @@ def job_runner(corpus):
     from exports.jobs import run_export_job
     from exports.models import ExportJob, JobStatus, package_storage
     from exports.services import export_job_create
-    from sparkexport.api.tenancy import Caller
+    from tenants.callers import Caller
     from tenants.models import Tenant
 
     caller = Caller(tenant=Tenant.objects.get(slug=corpus.tenant_slug), label="benchmark", is_supervisor=True)

@@ -34,7 +34,7 @@ def main() -> int:
         from exports.maintenance import export_package_delete
         from exports.models import ExportJob, JobStatus
         from exports.services import export_job_create
-        from sparkexport.api.tenancy import Caller
+        from tenants.callers import Caller
         from tenants.models import Tenant
 
         corpus = create_corpus("bench", args.versions)

@@ -9,10 +9,10 @@ class ExportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from exports import changes
+        from exports import snapshot_scopes
         from sparkexport.api import schema  # noqa: F401  registers OpenAPI extensions
 
-        changes.connect()
+        snapshot_scopes.connect()
 
         if settings.EMBEDDED_QUEUE:
             logging.getLogger("sparkexport").warning(

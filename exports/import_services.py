@@ -76,7 +76,7 @@ def import_job_create(
              "source_system": source_system, "correlation_id": correlation_id,
              "dry_run": dry_run, "upload_sha256": upload_sha256}
         )
-        if earlier := idempotent_job(ImportJob, tenant, idempotency_key, fingerprint):
+        if earlier := idempotent_job(ImportJob, caller, idempotency_key, fingerprint):
             return earlier
         package = _read(path, tenant)
         plan = import_plan_build(
@@ -87,6 +87,7 @@ def import_job_create(
             created_by=caller.label,
             created_by_user=caller.user,
             created_by_key=caller.api_key,
+            created_by_credential=caller.credential_id,
             services_modify=services_modify,
             services_existing=services_existing,
             source_system=source_system,
@@ -105,10 +106,10 @@ def import_job_create(
                     **fields, dry_run=True, status=JobStatus.CLOSED, started_at=now, finished_at=now
                 )
             else:
-                job = _create_and_queue(tenant, fields, path, enqueue)
+                job = _create_and_queue(caller, fields, path, enqueue)
         except IntegrityError:
             # A simultaneous retry with the same Idempotency-Key won the insert.
-            if earlier := idempotent_job(ImportJob, tenant, idempotency_key, fingerprint):
+            if earlier := idempotent_job(ImportJob, caller, idempotency_key, fingerprint):
                 return earlier
             raise
     audit_record(job=job, action=AuditAction.CREATED, caller=caller)
@@ -132,14 +133,15 @@ def _unselected_warnings(package: Package, plan: list[PlannedService]) -> list[d
     ]
 
 
-def _create_and_queue(tenant: Tenant, fields: dict, path: str, enqueue: bool) -> ImportJob:
+def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> ImportJob:
+    tenant = caller.tenant
     storage = package_storage()
     stored_name = None
     try:
         with transaction.atomic():
             locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
             # A retry that waited for the lock finds the job its twin just created.
-            if earlier := idempotent_job(ImportJob, tenant, fields["idempotency_key"], fields["request_fingerprint"]):
+            if earlier := idempotent_job(ImportJob, caller, fields["idempotency_key"], fields["request_fingerprint"]):
                 return earlier
             running = ImportJob.objects.filter(tenant=locked, status__in=ACTIVE_STATES).count()
             if running >= locked.import_api_job_limit:

@@ -20,7 +20,6 @@ from rq.job import Job, JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
 from exports.building import work_file
-from exports.changes import export_job_changed
 from exports.import_services import IMPORTS_QUEUE, import_job_discard_upload, import_job_fail
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
 from exports.references import parse_uuid
@@ -152,7 +151,6 @@ def export_package_delete(job: ExportJob) -> int:
         return 0
     name = job.package.name
     ExportJob.objects.filter(pk=job.pk).update(package="", package_expired_at=timezone.now())
-    export_job_changed(job.pk)
     if ExportJob.objects.filter(package=name).exists():
         return 0
     package_storage().delete(name)

@@ -6,6 +6,7 @@ from django.core.files.storage import storages
 from django.db import models
 from django.utils import timezone
 
+from sparkexport.snapshots.writes import SnapshotQuerySet
 from tenants.models import ApiKey, ServiceVersion, Tenant
 
 
@@ -58,6 +59,9 @@ class BackgroundJob(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_by_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
+    # The credential that created the job (tenants.credentials: "key:12", "client:7", ...):
+    # its Idempotency-Keys are its own.
+    created_by_credential = models.CharField(max_length=40, blank=True)
     source_system = models.CharField(max_length=200, null=True, blank=True)
     correlation_id = models.CharField(max_length=200, null=True, blank=True)
 
@@ -91,7 +95,9 @@ class ExportJob(BackgroundJob):
     file_filter = models.CharField(max_length=16, choices=FileFilter.choices)
     version_filter = models.CharField(max_length=16, choices=VersionFilter.choices)
     file_name = models.CharField(max_length=100, default="package.zip")
-    versions = models.ManyToManyField(ServiceVersion, related_name="export_jobs", blank=True)
+    versions = models.ManyToManyField(
+        ServiceVersion, related_name="export_jobs", blank=True, through="ExportJobVersion"
+    )
     estimated_size = models.PositiveBigIntegerField(default=0)
     zip_process_time_ms = models.PositiveIntegerField(null=True, blank=True)
 
@@ -102,18 +108,35 @@ class ExportJob(BackgroundJob):
     # Digest of every entry (path, size, SHA-256): equal keys mean byte-identical packages.
     content_key = models.CharField(max_length=64, blank=True, db_index=True)
 
+    objects = SnapshotQuerySet.as_manager()
+
     class Meta(BackgroundJob.Meta):
+        base_manager_name = "objects"
         indexes = [models.Index(fields=["tenant", "status"], name="exportjob_tenant_status")]
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "idempotency_key"],
+                fields=["tenant", "created_by_credential", "idempotency_key"],
                 condition=~models.Q(idempotency_key=""),
-                name="exportjob_unique_idempotency_key",
+                name="exportjob_unique_credential_idempotency_key",
             )
         ]
 
     def __str__(self):
         return f"export {self.id} ({self.status})"
+
+
+class ExportJobVersion(models.Model):
+    """One version selected by an export job (the table Django made for the M2M before)."""
+
+    exportjob = models.ForeignKey(ExportJob, on_delete=models.CASCADE)
+    serviceversion = models.ForeignKey(ServiceVersion, on_delete=models.CASCADE)
+
+    objects = SnapshotQuerySet.as_manager()
+
+    class Meta:
+        base_manager_name = "objects"
+        db_table = "exports_exportjob_versions"
+        unique_together = [("exportjob", "serviceversion")]
 
 
 class ServicesExisting(models.TextChoices):
@@ -150,9 +173,9 @@ class ImportJob(BackgroundJob):
         indexes = [models.Index(fields=["tenant", "status"], name="importjob_tenant_status")]
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "idempotency_key"],
+                fields=["tenant", "created_by_credential", "idempotency_key"],
                 condition=~models.Q(idempotency_key=""),
-                name="importjob_unique_idempotency_key",
+                name="importjob_unique_credential_idempotency_key",
             )
         ]
 

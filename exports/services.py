@@ -6,21 +6,21 @@ a cancel racing the worker can never be overwritten by it.
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exports.audit import audit_record
-from exports.changes import export_job_changed
-from exports.models import ACTIVE_STATES, AuditAction, ExportJob, FileFilter, JobStatus, VersionFilter
+from exports.models import ACTIVE_STATES, AuditAction, ExportJob, ExportJobVersion, FileFilter, JobStatus, VersionFilter
 from exports.package_contents import estimated_package_size, package_entries
 from exports.references import parse_service_reference, parse_uuid
 from exports.reuse import content_key, reusable_package
 from exports.selectors import export_selection_resolve
 from sparkexport import queue, snapshots
 from sparkexport.api.errors import Conflict, InvalidServiceUri, JobLimitReached, Unprocessable
-from tenants.changes import CATALOG_SCOPE
+from tenants.snapshot_scopes import CATALOG_SCOPE
 from tenants.models import MB, Tenant
 
 logger = logging.getLogger(__name__)
@@ -49,11 +49,14 @@ def request_fingerprint(request: dict) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def idempotent_job(model, tenant: Tenant, key: str, fingerprint: str):
-    """The job an earlier request with this Idempotency-Key created, if its body was the same."""
+def idempotent_job(model, caller, key: str, fingerprint: str):
+    """The job an earlier request of the same credential with this Idempotency-Key created, if
+    its body was the same. Another credential's keys are not seen: each has its own."""
     if not key:
         return None
-    job = model.objects.filter(tenant=tenant, idempotency_key=key).first()
+    job = model.objects.filter(
+        tenant=caller.tenant, created_by_credential=caller.credential_id, idempotency_key=key
+    ).first()
     if job is not None and job.request_fingerprint != fingerprint:
         raise Unprocessable(
             f"Idempotency-Key {key!r} was already used for a different request (job {job.pk}). "
@@ -125,6 +128,7 @@ def _selection(tenant: Tenant, **request) -> Selection:
     is unchanged (its snapshot token says so). The tenant's size limit is checked by the
     caller, on the locked tenant row."""
     scopes = [CATALOG_SCOPE]
+    born = time.monotonic()
     tokens = snapshots.current_tokens(scopes)
     current = tuple(tokens.values()) if tokens and None not in tokens.values() else None
     memo_key = ("export-selection", tenant.pk, request_fingerprint(request))
@@ -132,7 +136,9 @@ def _selection(tenant: Tenant, **request) -> Selection:
         return selection
     selection = _resolve(tenant, **request)
     if current:
-        snapshots.store.put(memo_key, current, selection, weight=1 + len(selection.version_pks) // 100)
+        snapshots.store.put(
+            memo_key, current, selection, born=born, weight=1 + len(selection.version_pks) // 100, owner=tenant.slug
+        )
     elif tokens is not None:
         snapshots.tokens_start([scope for scope in scopes if tokens[scope] is None])
     return selection
@@ -164,7 +170,7 @@ def export_job_create(
         {"inputs": inputs, "file_filter": file_filter, "version_filter": version_filter,
          "source_system": source_system, "correlation_id": correlation_id, "file_name": file_name}
     )
-    if earlier := idempotent_job(ExportJob, tenant, idempotency_key, fingerprint):
+    if earlier := idempotent_job(ExportJob, caller, idempotency_key, fingerprint):
         return earlier
     selection = _selection(
         tenant,
@@ -179,7 +185,7 @@ def export_job_create(
         with transaction.atomic():
             locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
             # A retry that waited for the lock finds the job its twin just created.
-            if earlier := idempotent_job(ExportJob, tenant, idempotency_key, fingerprint):
+            if earlier := idempotent_job(ExportJob, caller, idempotency_key, fingerprint):
                 return earlier
             _check_size(locked, selection.estimated_size)
             # An identical package still stored closes the job at once: no work, no slot taken.
@@ -197,6 +203,7 @@ def export_job_create(
                 created_by=caller.label,
                 created_by_user=caller.user,
                 created_by_key=caller.api_key,
+                created_by_credential=caller.credential_id,
                 inputs=inputs,
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
@@ -209,8 +216,8 @@ def export_job_create(
                 content_key=selection.content_key,
                 **(_reused_package_fields(reused) if reused else {}),
             )
-            ExportJob.versions.through.objects.bulk_create(
-                ExportJob.versions.through(exportjob_id=job.pk, serviceversion_id=pk) for pk in selection.version_pks
+            ExportJobVersion.objects.bulk_create(
+                ExportJobVersion(exportjob_id=job.pk, serviceversion_id=pk) for pk in selection.version_pks
             )
             if enqueue and reused is None:
                 transaction.on_commit(lambda: job_enqueue(job, EXPORTS_QUEUE, locked.job_timeout_seconds))
@@ -218,7 +225,7 @@ def export_job_create(
         raise queue.unavailable_error() from None
     except IntegrityError:
         # A simultaneous retry with the same Idempotency-Key won the insert.
-        if earlier := idempotent_job(ExportJob, tenant, idempotency_key, fingerprint):
+        if earlier := idempotent_job(ExportJob, caller, idempotency_key, fingerprint):
             return earlier
         raise
     audit_record(job=job, action=AuditAction.CREATED, caller=caller)
@@ -244,14 +251,9 @@ def job_enqueue(job, queue_name: str, timeout_seconds: int) -> None:
 
 def job_transition(model, job_id, from_states, **changes) -> bool:
     """Move a job (export or import) to new values only if it is still in one of `from_states`."""
-    moved = bool(
-        model.objects.filter(pk=job_id, status__in=from_states).update(
-            updated_at=timezone.now(), **changes
-        )
+    return bool(
+        model.objects.filter(pk=job_id, status__in=from_states).update(updated_at=timezone.now(), **changes)
     )
-    if moved and model is ExportJob:
-        export_job_changed(job_id)
-    return moved
 
 
 def export_job_start(job_id) -> ExportJob | None:

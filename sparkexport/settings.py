@@ -216,6 +216,7 @@ OAUTH2_PROVIDER = {
     "SCOPES": {"spark": "Spark APIs"},
     "DEFAULT_SCOPES": ["spark"],
     "PKCE_REQUIRED": False,
+    "OAUTH2_VALIDATOR_CLASS": "tenants.oauth.TenantOAuth2Validator",
 }
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
@@ -228,7 +229,8 @@ OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 EXPORT_DOWNLOAD_LINK_TTL = int(os.environ.get("EXPORT_DOWNLOAD_LINK_TTL", "3600"))
 
 # Status polls answered from per-process snapshots while Redis says they are current
-# (sparkexport/snapshots.py); needs REDIS_URL. SNAPSHOT_MAX_AGE bounds a snapshot's life.
+# (sparkexport/snapshots/); needs REDIS_URL. SNAPSHOT_MAX_AGE bounds a document snapshot's life
+# (API keys: 5 s, whatever this says).
 STATUS_SNAPSHOTS = env_bool("STATUS_SNAPSHOTS", True)
 SNAPSHOT_MAX_AGE = float(os.environ.get("SNAPSHOT_MAX_AGE", "60"))
 

@@ -6,11 +6,14 @@ from pathlib import Path
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from oauth2_provider.models import AccessToken
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
 from sparkexport.admin_scope import ServiceAddMixin, TenantChoiceForm, TenantScopedAdmin
 from tenants import services
+from tenants.credentials import oauth_client_refusal, with_membership_group
 from tenants.models import (
     ApiKey,
     Folder,
@@ -82,6 +85,15 @@ class MembershipAdmin(ServiceAddMixin, TenantScopedAdmin):
     list_select_related = ("user", "tenant")
     search_fields = ("user__username",)
     readonly_fields = ("tenant", "user", "group", "created_at")
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, Membership.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user", "tenant"):
+            clients = OAuthClient.objects.filter(user=membership.user, tenant=membership.tenant)
+            with AccessRevokedMessage(request, clients, f"user {membership.user} is not a member of {membership.tenant}"):
+                membership.delete()
 
     def add_from_form(self, request, form):
         data = form.cleaned_data
@@ -156,17 +168,25 @@ class OAuthClientAdmin(ServiceAddMixin, TenantScopedAdmin):
     allow_add = True
     add_form = OAuthClientForm
     add_help = "The client secret is shown once, on the next page. Store it before leaving it."
-    list_display = ("name", "client_id", "tenant", "user", "created_at")
+    list_display = ("name", "client_id", "tenant", "user", "state", "created_at")
     list_filter = (("tenant", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("tenant", "application", "user")
     search_fields = ("application__name", "application__client_id")
-    fields = ("name", "client_id", "tenant", "user", "created_at")
+    fields = ("name", "client_id", "tenant", "user", "state", "created_at")
     readonly_fields = fields
     actions = ("revoke_clients",)
+
+    def get_queryset(self, request):
+        return with_membership_group(super().get_queryset(request))
 
     @admin.display(description="name", ordering="application__name")
     def name(self, client):
         return client.application.name
+
+    @admin.display(description="state")
+    def state(self, client):
+        refusal = oauth_client_refusal(client, client.membership_group)
+        return f"refused: {refusal}" if refusal else "active"
 
     @admin.display(description="client id")
     def client_id(self, client):
@@ -190,6 +210,46 @@ class OAuthClientAdmin(ServiceAddMixin, TenantScopedAdmin):
         for client in clients:
             services.oauth_client_revoke(client=client)
         messages.success(request, f"Revoked {len(clients)} OAuth client(s).")
+
+
+class AccessRevokedMessage:
+    """Around a write that ends a user's access: tells the admin which OAuth clients it stops
+    and how many of their bearer tokens went (tenants/revocation.py deletes them)."""
+
+    def __init__(self, request, clients, reason: str):
+        self.request = request
+        self.clients = list(clients.select_related("application", "tenant"))
+        self.reason = reason
+
+    def __enter__(self):
+        self.tokens = AccessToken.objects.filter(application__tenant_client__in=self.clients).count()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None or not self.clients:
+            return
+        left = AccessToken.objects.filter(application__tenant_client__in=self.clients).count()
+        names = ", ".join(f"{client.application.name} ({client.tenant})" for client in self.clients)
+        messages.warning(
+            self.request,
+            f"{self.reason}: OAuth client(s) {names} now refuse requests and token requests; "
+            f"{self.tokens - left} bearer token(s) revoked.",
+        )
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class UserAccessAdmin(UserAdmin):
+    """Django's user admin, saying what deactivating a user does to their OAuth clients."""
+
+    def save_model(self, request, obj, form, change):
+        if not change or obj.is_active:
+            return super().save_model(request, obj, form, change)
+        clients = OAuthClient.objects.filter(user=obj)
+        with AccessRevokedMessage(request, clients, f"user {obj} is inactive"):
+            super().save_model(request, obj, form, change)
 
 
 # --- Catalog --------------------------------------------------------------------------

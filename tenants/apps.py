@@ -6,6 +6,7 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from tenants import changes
+        from tenants import revocation, snapshot_scopes
 
-        changes.connect()
+        snapshot_scopes.connect()
+        revocation.connect()

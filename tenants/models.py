@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from sparkexport.snapshots.writes import SnapshotQuerySet
 from tenants.naming import validate_catalog_name
 
 MB = 1024 * 1024
@@ -25,7 +26,10 @@ class Tenant(models.Model):
     job_timeout_seconds = models.PositiveIntegerField(default=15 * 60)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = SnapshotQuerySet.as_manager()
+
     class Meta:
+        base_manager_name = "objects"
         ordering = ["slug"]
 
     def __str__(self):
@@ -83,7 +87,10 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    objects = SnapshotQuerySet.as_manager()
+
     class Meta:
+        base_manager_name = "objects"
         ordering = ["tenant", "name"]
         verbose_name = "API key"
 
@@ -119,7 +126,10 @@ class Folder(models.Model):
     name = models.CharField(max_length=100, validators=[validate_catalog_name])
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = SnapshotQuerySet.as_manager()
+
     class Meta:
+        base_manager_name = "objects"
         ordering = ["tenant", "name"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="folder_unique_name")
@@ -137,7 +147,10 @@ class Service(models.Model):
     service_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = SnapshotQuerySet.as_manager()
+
     class Meta:
+        base_manager_name = "objects"
         ordering = ["folder", "name"]
         constraints = [
             models.UniqueConstraint(fields=["folder", "name"], name="service_unique_name")
@@ -180,7 +193,10 @@ class ServiceVersion(models.Model):
     neuron_size = models.PositiveBigIntegerField(null=True, blank=True)
     neuron_sha256 = models.CharField(max_length=64, blank=True)
 
+    objects = SnapshotQuerySet.as_manager()
+
     class Meta:
+        base_manager_name = "objects"
         ordering = ["service", "major", "minor", "patch"]
         constraints = [
             models.UniqueConstraint(fields=["service", "version"], name="version_unique_semver")

@@ -2,7 +2,7 @@
 import hashlib
 import hmac
 
-from tenants.models import ApiKey, Membership, OAuthClient, Tenant
+from tenants.models import ApiKey, Tenant
 
 
 def hash_secret(secret: str) -> str:
@@ -23,20 +23,6 @@ def api_key_get_by_secret(key: str) -> ApiKey | None:
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_secret(secret)):
         return None
     return api_key
-
-
-def oauth_client_get(application_id: int) -> OAuthClient | None:
-    return (
-        OAuthClient.objects.select_related("tenant", "user")
-        .filter(application_id=application_id)
-        .first()
-    )
-
-
-def membership_get(tenant: Tenant, user) -> Membership | None:
-    if user is None:
-        return None
-    return Membership.objects.filter(tenant=tenant, user=user).first()
 
 
 def tenant_get(slug: str) -> Tenant | None:

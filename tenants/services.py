@@ -12,7 +12,6 @@ from oauth2_provider.models import Application
 
 from sparkexport.api.errors import Conflict, InvalidRequest, NotFound
 from tenants import artifacts
-from tenants.changes import api_key_changed, tenant_credentials_changed
 from tenants.models import (
     MB,
     ApiKey,
@@ -105,7 +104,6 @@ def apikey_create(
             ApiKey.objects.filter(tenant=tenant, name=name, revoked_at__isnull=True).update(
                 revoked_at=timezone.now()
             )
-            tenant_credentials_changed(tenant.slug)
         api_key = ApiKey.objects.create(
             tenant=tenant,
             name=name,
@@ -119,9 +117,7 @@ def apikey_create(
 
 def apikey_revoke(*, api_key: ApiKey) -> bool:
     """Revoke a live API key; False if it was already revoked."""
-    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    api_key_changed(api_key)
-    return bool(revoked)
+    return bool(ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
 
 
 def oauth_client_revoke(*, client: OAuthClient) -> None:
@@ -244,3 +240,15 @@ def service_version_add(
             version_obj.neuron.delete(save=False)
         raise
     return version_obj
+
+
+def apikey_revoke_matching(*, tenant: Tenant, name: str | None = None, prefix: str | None = None) -> list[ApiKey]:
+    """Revoke the tenant's live keys of this name, or its key with this prefix; answers them."""
+    if bool(name) == bool(prefix):
+        raise InvalidRequest("Name the keys to revoke with exactly one of --name and --prefix.")
+    keys = ApiKey.objects.filter(tenant=tenant, revoked_at__isnull=True)
+    keys = list(keys.filter(name=name) if name else keys.filter(prefix=prefix))
+    if not keys:
+        raise NotFound(f"Tenant '{tenant.slug}' has no live API key {'named ' + repr(name) if name else 'with prefix ' + repr(prefix)}.")
+    ApiKey.objects.filter(pk__in=[key.pk for key in keys]).update(revoked_at=timezone.now())
+    return keys

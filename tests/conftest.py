@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from sparkexport import snapshots
+from sparkexport.snapshots import tokens
 
 from tests.factories import TenantFactory, make_api_key
 
@@ -19,7 +20,8 @@ def _fresh_rate_limits():
     """Rate-limit counters start at zero and no status snapshot is kept, in every test."""
     cache.clear()
     snapshots.store.clear()
-    snapshots.breaker.close()
+    tokens.read_breaker.close()
+    tokens.write_breaker.close()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,23 +17,13 @@ from exports.admin.jobs import (
     JobColumns,
     pretty_json,
 )
-from exports.downloads import download_token
+from exports.downloads import download_path
 from exports.import_services import IMPORTS_QUEUE
 from exports.maintenance import export_package_delete
 from exports.models import ExportJob, JobStatus
 from exports.services import export_job_cancel, export_job_rerun
 from sparkexport.admin_scope import TenantScopedAdmin, supervised_tenants
-
-
-def job_download_path(job: ExportJob) -> str | None:
-    """A signed link to the package, as the API gives; None without a package to download."""
-    if job.status != JobStatus.CLOSED or not job.package:
-        return None
-    path_ = reverse(
-        "export-file",
-        kwargs={"tenant": job.tenant.slug, "job_id": job.pk, "file_name": job.file_name},
-    )
-    return f"{path_}?token={download_token(job.tenant.slug, job.pk)}"
+from tenants.credentials import SESSION, credential_id
 
 
 @admin.register(ExportJob)
@@ -149,11 +140,19 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
 
     @admin.display(description="download")
     def download_link(self, job):
-        url = job_download_path(job)
-        if url is None:
+        if job.status != JobStatus.CLOSED or not job.package:
             return "expired (package deleted)" if job.package_expired_at else "—"
-        return format_html(
-            '<a href="{}">{}</a> (link valid for a limited time)', url, job.file_name
+        url = reverse("admin:exports_exportjob_download", args=[job.pk])
+        return format_html('<a href="{}">{}</a>', url, job.file_name)
+
+    def download_view(self, request, object_id):
+        """A fresh signed link issued to this admin session: it stops working when the user
+        may no longer supervise the tenant."""
+        job = self.get_object(request, object_id)  # 404 for another tenant's job
+        if job.status != JobStatus.CLOSED or not job.package:
+            raise Http404(f"Export job {job.pk} has no package to download.")
+        return HttpResponseRedirect(
+            download_path(job.tenant.slug, job.pk, job.file_name, credential_id(SESSION, request.user.pk))
         )
 
     # --- deleting the stored package (beside cancel and re-run of JobActions) ----------
@@ -183,7 +182,8 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("dashboard/", view(self.dashboard_view), name="exports_dashboard")
+            path("dashboard/", view(self.dashboard_view), name="exports_dashboard"),
+            path("<path:object_id>/download/", view(self.download_view), name="exports_exportjob_download"),
         ] + super().get_urls()
 
     def dashboard_view(self, request):

@@ -17,7 +17,8 @@ from exports import dashboard
 from exports.models import AuditEvent, ExportJob, ImportJob, JobStatus
 from exports.references import parse_uuid
 from sparkexport.api.errors import ApplicationError
-from sparkexport.api.tenancy import Caller
+from tenants.callers import Caller
+from tenants.credentials import SESSION, credential_id
 
 STATUS_COLOURS = {
     JobStatus.CLOSED: "#2e7d32",
@@ -41,6 +42,7 @@ def admin_caller(request, job: ExportJob | ImportJob) -> Caller:
         label=request.user.get_username(),
         user=request.user,
         is_supervisor=True,
+        credential_id=credential_id(SESSION, request.user.pk),
     )
 
 

@@ -3,16 +3,22 @@
 from functools import wraps
 
 from django.contrib import admin
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django_rq.admin import QueueAdmin
 from django_rq.models import Dashboard as RQDashboard
 
 
-def _superuser_only(view):
+def _superuser_only(view, *, token_auth: bool):
+    """Superusers only. A view with django-rq's own API-token auth still serves a request that
+    carries the token, but django-rq would also let any staff user in: it sees none."""
+
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         if not request.user.is_superuser:
-            raise PermissionDenied
+            if not token_auth:
+                raise PermissionDenied
+            request.user = AnonymousUser()
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -26,8 +32,7 @@ class OperatorQueueAdmin(QueueAdmin):
     def get_urls(self):
         patterns = super().get_urls()
         for pattern in patterns:
-            if pattern.name not in self.token_views:
-                pattern.callback = _superuser_only(pattern.callback)
+            pattern.callback = _superuser_only(pattern.callback, token_auth=pattern.name in self.token_views)
         return patterns
 
 

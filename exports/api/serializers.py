@@ -7,7 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from exports.downloads import download_token
+from exports.downloads import download_path
 from exports.models import ExportJob, FileFilter, JobStatus, VersionFilter
 from exports.package_contents import service_rows, service_version_rows
 
@@ -137,13 +137,9 @@ class ExportOutputsSerializer(serializers.Serializer):
     service_versions = ServiceVersionRowSerializer(many=True)
 
 
-def download_url(request, job: ExportJob) -> str:
-    path = reverse(
-        "export-file",
-        kwargs={"tenant": job.tenant.slug, "job_id": job.pk, "file_name": job.file_name},
-    )
-    token = download_token(job.tenant.slug, job.pk)
-    return request.build_absolute_uri(f"{path}?token={token}")
+def download_url(request, tenant_slug: str, job_id, file_name: str) -> str:
+    """The package's signed link, issued to the credential of `request.caller`."""
+    return request.build_absolute_uri(download_path(tenant_slug, job_id, file_name, request.caller.credential_id))
 
 
 class JobStatusSerializer(serializers.Serializer):
@@ -196,7 +192,7 @@ class ExportStatusSerializer(JobStatusSerializer):
         if job.status == JobStatus.CLOSED and job.package:
             files.append(
                 {
-                    "file": download_url(self.context["request"], job),
+                    "file": download_url(self.context["request"], job.tenant.slug, job.pk, job.file_name),
                     "file_hash": job.file_hash,
                     "zip_process_time": job.zip_process_time_ms,
                 }

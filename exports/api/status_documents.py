@@ -1,25 +1,31 @@
 """The export status documents that polls read, from snapshots while they hold.
 
 A snapshot is the serializer's output as last read from the database, plus what a request
-must still check or fill in itself: who may see the job, the response timestamp and the
-running time of a job in progress. It is served only while the tokens of its scopes
-(sparkexport/snapshots.py) are the ones read before it was built.
+must still check or fill in itself: who may see the job, the response timestamp, the
+running time of a job in progress, and the download link, which is issued to the caller's
+own credential. It is served only while the tokens of its scopes (sparkexport/snapshots/)
+are the ones read before it was built.
 """
 import functools
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
 
-from exports.api.serializers import ExportStatusSerializer, TenantExportStatusSerializer, iso_utc
-from exports.changes import job_scope, tenant_jobs_scope
+from exports.api.serializers import ExportStatusSerializer, TenantExportStatusSerializer, download_url, iso_utc
+from exports.snapshot_scopes import job_scope, tenant_jobs_scope
 from exports.models import ExportJob, elapsed_ms
 from exports.selectors import RECENT_WINDOW, export_job_get, job_visible_to, tenant_jobs_status
 from sparkexport import snapshots
-from sparkexport.api.snapshot_reads import request_tokens, request_tokens_start
-from tenants.changes import CATALOG_SCOPE, tenant_scope
+from sparkexport.api.snapshot_reads import request_snapshot_put, request_tokens, request_tokens_start
+from tenants.snapshot_scopes import CATALOG_SCOPE, tenant_scope
+
+
+# Callers of one job seldom number more than a few; past this their links are made anew.
+MAX_LINKS_PER_SNAPSHOT = 64
 
 
 @functools.lru_cache(maxsize=4096)
@@ -32,15 +38,10 @@ def export_status_scopes(job_id: str) -> tuple[str, ...]:
 
 
 def _origin(request) -> tuple:
-    """What the absolute URLs in a document depend on: the request headers `get_host()` reads."""
-    meta = request.META
-    return (
-        request.scheme,
-        meta.get("HTTP_X_FORWARDED_HOST"),
-        meta.get("HTTP_HOST"),
-        meta.get("SERVER_NAME"),
-        meta.get("SERVER_PORT"),
-    )
+    """What the absolute URLs in a document depend on: the scheme and the host as Django
+    validates it (ALLOWED_HOSTS; X-Forwarded-Host only with USE_X_FORWARDED_HOST), so a
+    header the server does not trust makes no snapshot of its own."""
+    return (request.scheme, request.get_host())
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,10 @@ class JobStatusSnapshot:
     created_by_user_id: int | None
     created_at: datetime
     is_active: bool
+    file_name: str
     document: dict
+    # Download links issued to each credential that read this document: (url, fresh until).
+    links: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, request, job: ExportJob) -> "JobStatusSnapshot":
@@ -60,6 +64,7 @@ class JobStatusSnapshot:
             created_by_user_id=job.created_by_user_id,
             created_at=job.created_at,
             is_active=job.is_active,
+            file_name=job.file_name,
             # A plain dict: the serializer's ReturnDict would keep the serializer, and through
             # it the first request, alive as long as the snapshot.
             document=dict(ExportStatusSerializer(job, context={"request": request}).data),
@@ -70,19 +75,29 @@ class JobStatusSnapshot:
         outputs = self.document["outputs"]
         return 1 + len(outputs["services"]) + len(outputs["service_versions"])
 
-    @property
-    def max_age(self) -> float | None:
-        """A signed download link is served with at least 90 % of its lifetime left."""
-        return settings.EXPORT_DOWNLOAD_LINK_TTL / 10 if self.document["outputs"]["files"] else None
-
     def visible_to(self, caller) -> bool:
         return self.tenant_id == caller.tenant.pk and job_visible_to(self, caller)
 
-    def render(self) -> dict:
+    def link(self, request, job_id) -> str:
+        """The caller's own signed link, served with at least 90 % of its lifetime left."""
+        credential = request.caller.credential_id
+        url, fresh_until = self.links.get(credential, (None, 0.0))
+        if time.monotonic() >= fresh_until:
+            url = download_url(request, request.caller.tenant.slug, job_id, self.file_name)
+            if len(self.links) >= MAX_LINKS_PER_SNAPSHOT:
+                self.links.clear()
+            self.links[credential] = (url, time.monotonic() + settings.EXPORT_DOWNLOAD_LINK_TTL / 10)
+        return url
+
+    def render(self, request) -> dict:
         now = timezone.now()
         document = {**self.document, "response_timestamp": iso_utc(now)}
         if self.is_active:
             document["process_time"] = elapsed_ms(self.created_at, now)
+        outputs = self.document["outputs"]
+        if outputs["files"]:
+            files = [{**item, "file": self.link(request, document["id"])} for item in outputs["files"]]
+            document["outputs"] = {**outputs, "files": files}
         return document
 
 
@@ -96,10 +111,10 @@ def export_status_document(request, job_id: str) -> dict:
     if snapshot is None or not snapshot.visible_to(caller):
         snapshot = JobStatusSnapshot.of(request, export_job_get(caller, job_id))
         if tokens:
-            snapshots.store.put(key, tokens, snapshot, max_age=snapshot.max_age, weight=snapshot.weight)
+            request_snapshot_put(request, key, tokens, snapshot, weight=snapshot.weight)
         else:
             request_tokens_start(request, *scopes)
-    return snapshot.render()
+    return snapshot.render(request)
 
 
 @dataclass(frozen=True)
@@ -154,7 +169,7 @@ def export_tenant_status_document(request) -> dict:
             stale_at=min(job.finished_at for job in recent) + RECENT_WINDOW if recent else None,
         )
         if tokens:
-            snapshots.store.put(key, tokens, snapshot, weight=snapshot.weight)
+            request_snapshot_put(request, key, tokens, snapshot, weight=snapshot.weight)
         else:
             request_tokens_start(request, *scopes)
     return snapshot.render(now)

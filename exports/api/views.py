@@ -33,8 +33,9 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=False,
-    description="Retrying with the same key and body returns the first job; a different body with "
-    "the same key is refused (422 IDEMPOTENCY_KEY_REUSED).",
+    description="Retrying with the same key and body, with the same credential, returns the first "
+    "job; a different body with the same key is refused (422 IDEMPOTENCY_KEY_REUSED). Keys are "
+    "per credential (API key or OAuth client).",
 )
 
 

@@ -8,11 +8,11 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from sparkexport import snapshots
-from sparkexport.api.snapshot_reads import request_tokens, request_tokens_start
+from sparkexport.api.snapshot_reads import request_snapshot_put, request_tokens, request_tokens_start
 from sparkexport.api.throttling import AuthFailureLimiter
-from tenants.changes import tenant_scope
 from tenants.models import ApiKey
 from tenants.selectors import api_key_get_by_secret
+from tenants.snapshot_scopes import tenant_scope
 
 # Recording every use would cost a write per request; a minute's precision is enough.
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -43,8 +43,9 @@ class ApiKeyAuthentication(BaseAuthentication):
 
 
 def _api_key(request, key: str) -> ApiKey | None:
-    """The live key for `key`; from a snapshot when the view reads snapshots and the tenant's
-    token is unchanged since the key was last read from the database."""
+    """The live key for `key`; from a snapshot when the view reads snapshots, the tenant's token
+    is unchanged since the key was last read from the database, and that read is at most
+    CREDENTIAL_MAX_AGE old (the bound on a revocation whatever happens to Redis)."""
     if getattr(request, "snapshot_tokens", None) is None:
         return api_key_get_by_secret(key)
     slug = request.parser_context["kwargs"]["tenant"]
@@ -56,7 +57,7 @@ def _api_key(request, key: str) -> ApiKey | None:
     api_key = api_key_get_by_secret(key)
     if api_key is not None and api_key.tenant.slug == slug:
         if tokens:
-            snapshots.store.put(snapshot_key, tokens, api_key)
+            request_snapshot_put(request, snapshot_key, tokens, api_key, max_age=snapshots.CREDENTIAL_MAX_AGE)
         else:
             request_tokens_start(request, scope)
     return api_key
@@ -76,11 +77,11 @@ class BearerTokenAuthentication(OAuth2Authentication):
         result = super().authenticate(request)
         if result is None:
             AuthFailureLimiter().record_failure(request)
+            refusal = getattr(request, "oauth2_error", {}).get("error_description", "")
             raise AuthenticationFailed(
-                "The bearer token is unknown or expired. Fetch a new one with the "
-                "client-credentials grant at POST /auth/realms/{tenant}/protocol/openid-connect/token."
+                (f"{refusal} " if refusal else "The bearer token is unknown or expired. ")
+                + "Fetch a new one with the client-credentials grant at "
+                "POST /auth/realms/{tenant}/protocol/openid-connect/token."
             )
-        user, token = result
-        if user is None and token.application_id:
-            user = token.application.user
-        return (user, token)
+        _, token = result
+        return (token.application.tenant_client.user, token)

@@ -1,14 +1,17 @@
-"""Tenant API reads that may be answered from snapshots (sparkexport/snapshots.py)."""
+"""Tenant API reads that may be answered from snapshots (sparkexport/snapshots/)."""
+import time
+
 from sparkexport import snapshots
-from tenants.changes import tenant_scope
+from tenants.snapshot_scopes import tenant_scope
 
 
 class SnapshotReadsMixin:
     """A GET view whose documents may come from snapshots.
 
     Before authentication, the token of the tenant scope is read (from this process's
-    mirror of the tokens) and kept on the request; the view adds the tokens of its own
-    scopes with `request_tokens` before it reads the database. A client that sends
+    mirror of the tokens) and kept on the request, with the time it was read (a snapshot's
+    age counts from then); the view adds the tokens of its own scopes with `request_tokens`
+    before it reads the database. A client that sends
     `Cache-Control: no-cache` is answered from the database. Only job creation is
     rate-limited, so these views skip the throttle.
     """
@@ -17,6 +20,7 @@ class SnapshotReadsMixin:
 
     def initial(self, request, *args, **kwargs):
         request.snapshot_tokens = None
+        request.snapshot_born = time.monotonic()
         if request.method == "GET" and "no-cache" not in request.META.get("HTTP_CACHE_CONTROL", ""):
             request.snapshot_tokens = snapshots.current_tokens([tenant_scope(kwargs["tenant"])])
         super().initial(request, *args, **kwargs)
@@ -35,6 +39,15 @@ def request_tokens(request, *scopes: str) -> tuple | None:
         tokens.update(more)
     values = tuple(tokens[scope] for scope in scopes)
     return None if None in values else values
+
+
+def request_snapshot_put(request, key, tokens: tuple, value, *, max_age: float | None = None, weight: int = 1) -> None:
+    """Keep a snapshot built by this request: its age counts from the request's first token
+    read, and it belongs to the URL's tenant (for the store's fairness)."""
+    snapshots.store.put(
+        key, tokens, value, born=request.snapshot_born, max_age=max_age, weight=weight,
+        owner=request.parser_context["kwargs"]["tenant"],
+    )
 
 
 def request_tokens_start(request, *scopes: str) -> None:

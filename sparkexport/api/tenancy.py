@@ -1,25 +1,12 @@
 """Who is calling, for which tenant: resolved once per request, before any view code runs."""
-from dataclasses import dataclass
-
 from oauth2_provider.models import AccessToken
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 
 from sparkexport.api.errors import Forbidden
-from tenants.models import ApiKey, Tenant
-from tenants.selectors import membership_get, oauth_client_get
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The authenticated principal of a tenant API request."""
-
-    tenant: Tenant
-    label: str
-    user: object = None
-    api_key: ApiKey | None = None
-    is_supervisor: bool = False
-    credential: str = ""  # for the audit trail: which key, client or session acted
+from tenants.callers import Caller
+from tenants.credentials import CLIENT, KEY, credential_id
+from tenants.models import ApiKey, Group
 
 
 def _forbidden_tenant(slug: str) -> Forbidden:
@@ -48,26 +35,23 @@ def caller_from_api_key(request, slug: str, api_key: ApiKey, required: tuple[str
         api_key=api_key,
         is_supervisor=api_key.is_supervisor,
         credential=f"API key '{api_key.name}' ({api_key.prefix})",
+        credential_id=credential_id(KEY, api_key.pk),
     )
 
 
-def caller_from_token(slug: str, user, token: AccessToken) -> Caller:
-    client = oauth_client_get(token.application_id)
-    if client is None or client.tenant.slug != slug:
+def caller_from_token(slug: str, token: AccessToken) -> Caller:
+    """The caller behind a bearer token that TenantOAuth2Validator found live: its client,
+    user and membership group came with the token."""
+    client = token.application.tenant_client
+    if client.tenant.slug != slug:
         raise _forbidden_tenant(slug)
-    user = user or client.user
-    membership = membership_get(client.tenant, user)
-    if membership is None:
-        raise Forbidden(
-            f"User '{user}' behind this OAuth client is not a member of tenant '{slug}'. "
-            f"Add it with manage.py member_add {slug} {user}."
-        )
     return Caller(
         tenant=client.tenant,
-        label=user.get_username(),
-        user=user,
-        is_supervisor=membership.is_supervisor,
+        label=client.user.get_username(),
+        user=client.user,
+        is_supervisor=token.membership_group == Group.SUPERVISOR,
         credential=f"OAuth client '{client.application.name}' ({client.application.client_id})",
+        credential_id=credential_id(CLIENT, client.application_id),
     )
 
 
@@ -86,6 +70,6 @@ class IsTenantCaller(BasePermission):
         if isinstance(request.auth, ApiKey):
             caller = caller_from_api_key(request, slug, request.auth, required)
         else:
-            caller = caller_from_token(slug, request.user, request.auth)
+            caller = caller_from_token(slug, request.auth)
         request.caller = caller
         return True

@@ -35,8 +35,7 @@ class JobCreateThrottle(SimpleRateThrottle):
         caller = getattr(request, "caller", None)
         if request.method != "POST" or caller is None:
             return None
-        ident = f"key{caller.api_key.pk}" if caller.api_key else f"user{getattr(caller.user, 'pk', None)}"
-        return self.cache_format % {"scope": self.scope, "ident": f"{caller.tenant.pk}:{ident}"}
+        return self.cache_format % {"scope": self.scope, "ident": f"{caller.tenant.pk}:{caller.credential_id}"}
 
 
 class AuthFailureLimiter:

@@ -71,7 +71,7 @@ def test_filter_by_status_and_search_by_job_id_and_correlation_id(admin_client_a
     assert list(by_correlation.context["cl"].result_list) == [running]
 
 
-def test_detail_shows_inputs_versions_errors_and_a_working_download_link(admin_client_a, tenant, version_a, client):
+def test_detail_shows_inputs_versions_errors_and_a_working_download_link(admin_client_a, admin_client_b, tenant, version_a, client):
     job = make_job(tenant, versions=[version_a], correlation_id="c-1")
     store_package(job, b"zip bytes")
     failed = make_job(tenant, status=JobStatus.FAILED)
@@ -84,10 +84,13 @@ def test_detail_shows_inputs_versions_errors_and_a_working_download_link(admin_c
     assert 'id="job-rerun"' in html and 'id="job-delete-package"' in html
     assert 'id="job-cancel"' not in html  # finished
     assert 'name="_save"' not in html  # read-only
-    link = response_link(html, f"/{tenant.slug}/api/v4/export/{job.pk}/file/package.zip?token=")
-    download = client.get(link)
+    fresh_link = admin_client_a.get(response_link(html, f"/admin/exports/exportjob/{job.pk}/download/"))
+    assert fresh_link.status_code == 302
+    assert fresh_link["Location"].startswith(f"/{tenant.slug}/api/v4/export/{job.pk}/file/package.zip?token=session:")
+    download = client.get(fresh_link["Location"])  # works without the admin session
     assert download.status_code == 200
     assert b"".join(download.streaming_content) == b"zip bytes"
+    assert admin_client_b.get(job_url(job, "download")).status_code == 404  # another tenant's supervisor
 
     assert "WORKER_LOST" in admin_client_a.get(job_url(failed)).content.decode()
 

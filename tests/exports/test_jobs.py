@@ -16,7 +16,7 @@ from exports.maintenance import export_package_delete
 from exports.models import ExportJob, JobStatus
 from exports.packaging import PackagingStopped
 from exports.services import export_job_cancel, export_job_start
-from sparkexport.api.tenancy import Caller
+from tenants.callers import Caller
 from tests.factories import ServiceVersionFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,6 +6,7 @@ transactional test database is flushed).
 """
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,22 +82,34 @@ def pid_alive(pid: int) -> bool:
 
 class PrivateRedis:
     """A redis-server of our own on a free loopback port, without persistence: stop() is an
-    outage, start() brings back an empty server on the same port."""
+    outage, start() brings back an empty server on the same port (or the data of a dump
+    taken earlier with save_dump(), as a restore from backup would)."""
 
     def __init__(self, work_dir: Path):
         self.port = free_port()
         self.work_dir = work_dir
+        self.dump = work_dir / f"dump-{self.port}.rdb"
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = None
 
-    def start(self):
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.work_dir), "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    def start(self, *, dump: Path | None = None, replica_of: "PrivateRedis | None" = None):
+        self.dump.unlink(missing_ok=True)
+        if dump is not None:
+            shutil.copy(dump, self.dump)
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(self.work_dir), "--dbfilename", self.dump.name,
+                "--protected-mode", "yes"]
+        if replica_of is not None:
+            args += ["--replicaof", "127.0.0.1", str(replica_of.port)]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self.ping, 10, message=f"redis-server on port {self.port}")
+
+    def save_dump(self) -> Path:
+        """A copy of the server's data as it is now."""
+        self.connection().save()
+        copy = self.work_dir / f"backup-{time.monotonic_ns()}.rdb"
+        shutil.copy(self.dump, copy)
+        return copy
 
     def stop(self):
         if self.process is not None:
@@ -111,6 +124,69 @@ class PrivateRedis:
 
     def connection(self) -> redis.Redis:
         return redis.Redis.from_url(self.url)
+
+
+class TcpProxy:
+    """127.0.0.1:<port> forwarded to a Redis; switch() points it at another one and drops every
+    open connection, as a failover behind a virtual address does, and drop() alone is an idle
+    disconnect by a NAT or a load balancer."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        self._close(source, sink)
+
+    def _close(self, *sockets):
+        with self._lock:
+            for sock in sockets:
+                self._open.discard(sock)
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def drop(self):
+        with self._lock:
+            sockets = list(self._open)
+        self._close(*sockets)
+
+    def switch(self, target_port: int):
+        self.target_port = target_port
+        self.drop()
+
+    def close(self):
+        self._server.close()
+        self.drop()
 
 
 @pytest.fixture

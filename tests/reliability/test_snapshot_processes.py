@@ -8,7 +8,7 @@ import httpx
 import pytest
 import redis
 
-from exports.changes import job_scope
+from exports.snapshot_scopes import job_scope
 from sparkexport import snapshots
 from tests.e2e.conftest import manage
 from tests.factories import make_api_key

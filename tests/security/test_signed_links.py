@@ -1,9 +1,10 @@
 """Signed download links: only the untouched, unexpired link of this job of this tenant downloads.
 
-A link is `.../{tenant}/api/v4/export/{job_id}/file/{file_name}?token=<timestamp>:<signature>`,
-signed over the tenant and the job. Every alteration answers 403 INVALID_DOWNLOAD_LINK; a
-valid link with another file name is 404 JOB_NOT_FOUND (as with credentials); a link to a
-purged package is 410 PACKAGE_EXPIRED.
+A link is `.../{tenant}/api/v4/export/{job_id}/file/{file_name}?token=<credential>:<timestamp>:<signature>`,
+signed over the tenant, the job and the credential that read the status. Every alteration
+answers 403 INVALID_DOWNLOAD_LINK, and so does a link whose credential was revoked; a valid
+link with another file name is 404 JOB_NOT_FOUND (as with credentials); a link to a purged
+package is 410 PACKAGE_EXPIRED.
 """
 import time
 from unittest import mock
@@ -14,6 +15,8 @@ from django.test import Client
 
 from exports.downloads import download_token
 from exports.models import JobStatus
+from tenants.credentials import KEY, credential_id
+from tenants.services import apikey_revoke
 from tests.security.conftest import build_world, export_job
 
 pytestmark = pytest.mark.django_db
@@ -34,11 +37,11 @@ def file_url(world, job=None, file_name="package.zip") -> str:
     return f"/{world.tenant.slug}/api/v4/export/{job.pk}/file/{file_name}"
 
 
-def signed_link(world) -> str:
-    """The link exactly as the owner reads it from the job's status document."""
+def signed_link(world, reader="owner") -> str:
+    """The link exactly as a key (the owner's) reads it from the job's status document."""
     status = Client().get(
         f"/{world.tenant.slug}/api/v4/export/{world.jobs['closed'].pk}/status",
-        HTTP_X_SYNTHETIC_KEY=world.keys["owner"],
+        HTTP_X_SYNTHETIC_KEY=world.keys[reader],
         HTTP_X_TENANT_NAME=world.tenant.slug,
     ).json()
     url = urlsplit(status["outputs"]["files"][0]["file"])
@@ -47,6 +50,10 @@ def signed_link(world) -> str:
 
 def token_of(link: str) -> str:
     return parse_qs(urlsplit(link).query)["token"][0]
+
+
+def owner_token(world, job) -> str:
+    return download_token(world.tenant.slug, job.pk, credential_id(KEY, world.key_objects["owner"].pk))
 
 
 def download(path: str, token: str, **headers):
@@ -72,14 +79,14 @@ def test_expired_link_is_refused(home, settings):
     job = home.jobs["closed"]
     signed_at = time.time() - settings.EXPORT_DOWNLOAD_LINK_TTL - 5
     with mock.patch("django.core.signing.time.time", return_value=signed_at):
-        token = download_token(home.tenant.slug, job.pk)
+        token = owner_token(home, job)
     assert_refused(download(file_url(home), token))
 
 
 def test_link_just_inside_its_lifetime_still_works(home, settings):
     signed_at = time.time() - settings.EXPORT_DOWNLOAD_LINK_TTL + 30
     with mock.patch("django.core.signing.time.time", return_value=signed_at):
-        token = download_token(home.tenant.slug, home.jobs["closed"].pk)
+        token = owner_token(home, home.jobs["closed"])
     assert download(file_url(home), token).status_code == 200
 
 
@@ -89,25 +96,45 @@ def _flip(text: str, index: int) -> str:
 
 
 TAMPERINGS = {
-    "timestamp_changed": lambda ts, sig: f"{_flip(ts, len(ts) - 1)}:{sig}",
-    "timestamp_moved_forward": lambda ts, sig: f"{ts}z:{sig}",
-    "signature_first_char": lambda ts, sig: f"{ts}:{_flip(sig, 0)}",
-    "signature_last_char": lambda ts, sig: f"{ts}:{_flip(sig, len(sig) - 1)}",
-    "signature_truncated": lambda ts, sig: f"{ts}:{sig[:-1]}",
-    "signature_extended": lambda ts, sig: f"{ts}:{sig}A",
-    "signature_only": lambda ts, sig: sig,
-    "timestamp_only": lambda ts, sig: ts,
-    "extra_part": lambda ts, sig: f"{ts}:{sig}:extra",
-    "empty": lambda ts, sig: "",
-    "separator_only": lambda ts, sig: ":",
+    "timestamp_changed": lambda cred, ts, sig: f"{cred}:{_flip(ts, len(ts) - 1)}:{sig}",
+    "timestamp_moved_forward": lambda cred, ts, sig: f"{cred}:{ts}z:{sig}",
+    "signature_first_char": lambda cred, ts, sig: f"{cred}:{ts}:{_flip(sig, 0)}",
+    "signature_last_char": lambda cred, ts, sig: f"{cred}:{ts}:{_flip(sig, len(sig) - 1)}",
+    "signature_truncated": lambda cred, ts, sig: f"{cred}:{ts}:{sig[:-1]}",
+    "signature_extended": lambda cred, ts, sig: f"{cred}:{ts}:{sig}A",
+    "credential_changed": lambda cred, ts, sig: f"{cred}0:{ts}:{sig}",
+    "credential_dropped": lambda cred, ts, sig: f"{ts}:{sig}",
+    "signature_only": lambda cred, ts, sig: sig,
+    "timestamp_only": lambda cred, ts, sig: ts,
+    "extra_part": lambda cred, ts, sig: f"{cred}:{ts}:{sig}:extra",
+    "empty": lambda cred, ts, sig: "",
+    "separator_only": lambda cred, ts, sig: ":",
 }
 
 
 @pytest.mark.parametrize("tampering", TAMPERINGS)
 def test_tampered_token_is_refused(home, tampering):
-    timestamp, signature = token_of(signed_link(home)).split(":")
-    token = TAMPERINGS[tampering](timestamp, signature)
+    credential, timestamp, signature = token_of(signed_link(home)).rsplit(":", 2)
+    assert credential == credential_id(KEY, home.key_objects["owner"].pk)
+    token = TAMPERINGS[tampering](credential, timestamp, signature)
     assert_refused(download(file_url(home), token))
+
+
+def test_link_stops_working_when_the_key_that_read_it_is_revoked(home):
+    link = signed_link(home)
+    assert Client().get(link).status_code == 200
+    apikey_revoke(api_key=home.key_objects["owner"])
+    assert_refused(Client().get(link))
+
+
+def test_link_read_by_a_supervisor_key_is_the_supervisors_own(home):
+    """Another key reading the same status gets a link of its own, which outlives the owner's."""
+    supervisors = signed_link(home, reader="supervisor")
+    owners = signed_link(home)
+    assert token_of(supervisors) != token_of(owners)
+    apikey_revoke(api_key=home.key_objects["owner"])
+    assert_refused(Client().get(owners))
+    assert Client().get(supervisors).status_code == 200
 
 
 def test_link_reused_for_another_job_of_the_same_tenant_is_refused(home):
@@ -134,7 +161,7 @@ def test_link_with_another_file_name_is_not_found(home):
 
 def test_link_to_a_purged_package_is_gone(home):
     expired = home.jobs["expired"]
-    token = download_token(home.tenant.slug, expired.pk)
+    token = owner_token(home, expired)
     response = download(file_url(home, expired), token)
     assert response.status_code == 410
     assert response.json()["code"] == "PACKAGE_EXPIRED"
@@ -142,7 +169,7 @@ def test_link_to_a_purged_package_is_gone(home):
 
 def test_link_to_a_job_without_a_package_is_a_conflict(home):
     running = home.jobs["in_progress"]
-    response = download(file_url(home, running), download_token(home.tenant.slug, running.pk))
+    response = download(file_url(home, running), owner_token(home, running))
     assert response.status_code == 409
     assert response.json()["code"] == "JOB_NOT_CLOSED"
 

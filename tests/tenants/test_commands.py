@@ -26,6 +26,7 @@ COMMANDS = {
     "tenant_create": ["--export-job-limit", "--max-package-mb", "--job-timeout-minutes"],
     "member_add": ["--supervisor", "--password"],
     "apikey_create": ["--name", "--permission", "--supervisor", "--rotate"],
+    "apikey_revoke": ["--name", "--prefix"],
     "oauth_client_create": ["--name", "--user", "--rotate"],
     "service_version_add": ["--workbook", "--neuron", "--release-note"],
     "demo_seed": ["--folders", "--services", "--versions"],
@@ -286,6 +287,35 @@ def test_apikey_create_without_rotate_keeps_previous_keys(acme):
     second = run_json("apikey_create", "acme", "--name", "ci")["api_key"]
     assert first != second
     assert api_key_get_by_secret(first) and api_key_get_by_secret(second)
+
+
+# --- apikey_revoke --------------------------------------------------------------------
+
+
+def test_apikey_revoke_by_name_revokes_every_live_key_of_that_name_only(acme):
+    Tenant.objects.create(slug="globex")
+    ci = [run_json("apikey_create", "acme", "--name", "ci")["api_key"] for _ in range(2)]
+    other = run_json("apikey_create", "acme", "--name", "other")["api_key"]
+    elsewhere = run_json("apikey_create", "globex", "--name", "ci")["api_key"]
+    data = run_json("apikey_revoke", "acme", "--name", "ci")
+    assert sorted(item["prefix"] for item in data["revoked"]) == sorted(key.partition(".")[0] for key in ci)
+    assert [api_key_get_by_secret(key) for key in ci] == [None, None]
+    assert api_key_get_by_secret(other) and api_key_get_by_secret(elsewhere)
+
+
+def test_apikey_revoke_by_prefix_revokes_one_key(acme):
+    first, second = (run_json("apikey_create", "acme", "--name", "ci")["api_key"] for _ in range(2))
+    out, _ = run("apikey_revoke", "acme", "--prefix", first.partition(".")[0])
+    assert "Revoked 1 API key(s)" in out
+    assert api_key_get_by_secret(first) is None and api_key_get_by_secret(second)
+
+
+@pytest.mark.parametrize("args", [[], ["--name", "ci", "--prefix", "x"], ["--name", "nobody"]])
+def test_apikey_revoke_says_what_is_wrong(acme, args):
+    run_json("apikey_create", "acme", "--name", "ci")
+    with pytest.raises(CommandError):
+        run("apikey_revoke", "acme", *args)
+    assert ApiKey.objects.filter(revoked_at__isnull=True).count() == 1
 
 
 # --- oauth_client_create --------------------------------------------------------------

@@ -7,7 +7,7 @@ from exports.models import FileFilter, JobStatus, VersionFilter, package_storage
 from exports.package_contents import entries_count
 from exports.selectors import export_job_get
 from exports.services import export_job_create
-from sparkexport.api.tenancy import Caller
+from tenants.callers import Caller
 from sparkexport.progress import ProgressBar
 from sparkexport.storage import iter_stored_file
 from tenants.management.base import ServiceCommand

@@ -5,7 +5,7 @@ from exports.jobs import run_import_job
 from exports.models import JobStatus, ServicesExisting, UpdateVersionType
 from exports.import_services import import_job_create
 from exports.selectors import import_job_get
-from sparkexport.api.tenancy import Caller
+from tenants.callers import Caller
 from tenants.management.base import ServiceCommand
 
 

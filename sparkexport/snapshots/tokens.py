@@ -1,27 +1,24 @@
-"""Read-only documents served from process memory while Redis says they are current.
+"""Change tokens: one random value per scope in Redis, replaced by every write to the scope.
 
-A status poll that authenticates and reads a job costs a few SQL queries, several times what
-the rest of the request costs. So the documents that polls read are kept in each server
-process as snapshots, each tagged with the change tokens of the scopes it depends on (a
-tenant's credentials, one job, the catalog, ...). Every write to a scope replaces the scope's
-token in Redis with a new random one, right away and again once the transaction commits.
-Each process mirrors the tokens it has read, and Redis pushes it an invalidation whenever
-one changes (TokenMirror), so checking a snapshot costs no round trip while nothing changed.
-Tokens are read before the database is, so a snapshot can only ever be tagged with tokens
-older than what it shows.
+Reads: each process mirrors the tokens it has read (TokenMirror); Redis pushes it an
+invalidation whenever one changes, so checking a snapshot costs no round trip while nothing
+changed. Every token the mirror hands out is prefixed with the run id of the Redis instance
+it came from: a Redis restarted empty, restored from an older dump or replaced by a promoted
+replica has another run id, so no snapshot tagged before can match again, whatever token
+values it brings back; the mirror forgets everything when its connection drops.
 
-The database stays the source of truth: a snapshot is only served while its tokens are
-current, and never longer than SNAPSHOT_MAX_AGE seconds (the bound if a token change is lost
-while Redis is unreachable). Without Redis, or with STATUS_SNAPSHOTS off, nothing is kept
-and every request reads the database; writes still replace tokens whenever there is a Redis,
-for the processes that do keep snapshots.
+Writes: a write replaces the scope's token right away (for readers in its transaction) and
+again at commit. A write never skips this because reads failed: reads and writes have
+breakers of their own. A replacement that Redis refuses at commit is retried by this process
+every second until Redis takes it; until then other processes are bounded by the age limits
+of their snapshots (snapshots/store.py).
 """
+import atexit
 import logging
 import os
 import secrets
 import threading
 import time
-from collections import OrderedDict
 
 import redis
 from django.conf import settings
@@ -37,12 +34,16 @@ TOKEN_PREFIX = "sparkexport:snapshot-token:"
 TOKEN_TTL_SECONDS = 24 * 3600
 # Neither a poll nor a write may wait long on a Redis outage: the database answers instead.
 REDIS_TIMEOUT_SECONDS = 0.5
-# After a failure Redis is left alone this long, so a hung server costs one request its
-# timeout, not every request.
+# After a failure Redis is left alone this long (by reads, or by writes), so a hung server
+# costs one request its timeout, not every request.
 REDIS_BACKOFF_SECONDS = 5.0
 # A tracking connection dropped without a word (an idle timeout in a NAT) would stop bringing
 # invalidations: the mirror proves it alive with a PING at least this often.
 MIRROR_CHECK_SECONDS = 1.0
+# Replacements Redis refused, retried this often; past MAX_PENDING scopes the oldest are
+# dropped (the snapshots' age limits still bound what others serve).
+RETRY_SECONDS = 1.0
+MAX_PENDING = 10_000
 
 
 def reads_enabled() -> bool:
@@ -60,23 +61,25 @@ def _text(value) -> str:
 
 
 class Breaker:
-    """Leaves Redis alone for REDIS_BACKOFF_SECONDS after it failed."""
+    """Leaves Redis alone for REDIS_BACKOFF_SECONDS after it failed one kind of use."""
 
-    def __init__(self):
+    def __init__(self, use: str):
+        self.use = use
         self._open_until = 0.0
 
     def is_open(self) -> bool:
         return time.monotonic() < self._open_until
 
-    def trip(self, what: str, exc: Exception) -> None:
-        logger.warning("%s: Redis failed (%r); not used for %.0f s", what, exc, REDIS_BACKOFF_SECONDS)
+    def trip(self, exc: Exception) -> None:
+        logger.warning("%s: Redis failed (%r); not tried for %.0f s", self.use, exc, REDIS_BACKOFF_SECONDS)
         self._open_until = time.monotonic() + REDIS_BACKOFF_SECONDS
 
     def close(self) -> None:
         self._open_until = 0.0
 
 
-breaker = Breaker()
+read_breaker = Breaker("snapshot reads")
+write_breaker = Breaker("token replacements")
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 
@@ -91,8 +94,11 @@ def _redis() -> redis.Redis:
         return _clients[url]
 
 
-def _new_token() -> str:
-    return secrets.token_hex(8)
+def _run_id(info: bytes | str) -> str:
+    for line in _text(info).splitlines():
+        if line.startswith("run_id:"):
+            return line.partition(":")[2].strip()
+    raise redis.ResponseError("INFO server gave no run_id")
 
 
 class TokenMirror:
@@ -105,8 +111,8 @@ class TokenMirror:
     MIRROR_CHECK_SECONDS. Replies and pushes share the connection, in order, so a push for
     an earlier change is always applied before a value read after it is stored. Only tokens
     that exist are kept. If the connection fails, everything it mirrored is forgotten; if
-    the server refuses tracking (some proxies do), each request reads its tokens with one
-    MGET instead.
+    the server refuses tracking (some proxies do), each request reads its tokens and the
+    server's run id with one pipelined round trip instead.
     """
 
     MAX_TOKENS = 100_000
@@ -117,10 +123,12 @@ class TokenMirror:
         self._connection = None
         self._owner = None  # (process id, Redis URL) the connection belongs to
         self._tracking = False
+        self._run_id = ""
         self._checked_at = 0.0
         self._known: dict[str, str] = {}
 
     def tokens(self, scopes: list[str]) -> dict[str, str | None]:
+        """Each scope's token, prefixed with the run id of the Redis that holds it."""
         with self._lock:
             try:
                 return self._tokens(scopes)
@@ -130,21 +138,32 @@ class TokenMirror:
 
     def _tokens(self, scopes):
         connection = self._connect()
+        if not self._tracking:
+            return self._read_untracked(connection, scopes)
         if time.monotonic() - self._checked_at > MIRROR_CHECK_SECONDS:
             self._command(connection, "PING")
         while connection.can_read(timeout=0):
             # Data is waiting: read the whole push, however it was split on the wire.
             connection.read_response(push_request=True, disconnect_on_error=False)
-        fetched = {}
         missing = [scope for scope in scopes if scope not in self._known]
         if missing:
             values = self._command(connection, "MGET", *(TOKEN_PREFIX + scope for scope in missing))
             fetched = {scope: _text(value) for scope, value in zip(missing, values) if value is not None}
-            if self._tracking:
-                if len(self._known) + len(fetched) > self.MAX_TOKENS:
-                    self._known.clear()
-                self._known.update(fetched)
-        return {scope: self._known.get(scope) or fetched.get(scope) for scope in scopes}
+            if len(self._known) + len(fetched) > self.MAX_TOKENS:
+                self._known.clear()
+            self._known.update(fetched)
+        return {scope: self._tagged(self._known.get(scope)) for scope in scopes}
+
+    def _read_untracked(self, connection, scopes):
+        connection.send_packed_command(
+            connection.pack_commands([("INFO", "server"), ("MGET", *(TOKEN_PREFIX + scope for scope in scopes))])
+        )
+        self._run_id = _run_id(connection.read_response())
+        values = connection.read_response()
+        return {scope: self._tagged(_text(value) if value is not None else None) for scope, value in zip(scopes, values)}
+
+    def _tagged(self, token: str | None) -> str | None:
+        return f"{self._run_id}/{token}" if token is not None else None
 
     def _command(self, connection, *args):
         connection.send_command(*args)
@@ -168,6 +187,9 @@ class TokenMirror:
         connection = pool.make_connection()
         connection.connect()
         connection._parser.set_invalidation_push_handler(self._invalidated)
+        # The instance this connection reaches, for its whole life: a server that restarts
+        # or fails over closes it, and the next connection reads the new run id.
+        self._run_id = _run_id(self._command(connection, "INFO", "server"))
         try:
             self._command(connection, *self.TRACKING)
             self._tracking = True
@@ -187,6 +209,7 @@ class TokenMirror:
 
     def _disconnect(self) -> None:
         self._known.clear()
+        self._run_id = ""
         if self._connection is not None:
             self._connection.disconnect()
         self._connection = self._owner = None
@@ -197,25 +220,89 @@ _mirror = TokenMirror()
 
 def current_tokens(scopes: list[str]) -> dict[str, str | None] | None:
     """The scopes' tokens (None for a scope that has none yet), or None when Redis can't tell."""
-    if not reads_enabled() or breaker.is_open():
+    if not reads_enabled() or read_breaker.is_open():
         return None
     try:
         return _mirror.tokens(scopes)
     except Exception as exc:  # a poll never fails for its snapshots: the database answers
-        breaker.trip("snapshots skipped", exc)
+        read_breaker.trip(exc)
         return None
 
 
-def _set_tokens(scopes, what: str, **options) -> None:
-    if breaker.is_open():
-        return  # what is not replaced now is bounded by SNAPSHOT_MAX_AGE
-    try:
-        with _redis().pipeline(transaction=False) as pipe:
+def _new_token() -> str:
+    return secrets.token_hex(8)
+
+
+def _write(scopes, **options) -> None:
+    with _redis().pipeline(transaction=False) as pipe:
+        for scope in scopes:
+            pipe.set(TOKEN_PREFIX + scope, _new_token(), ex=TOKEN_TTL_SECONDS, **options)
+        pipe.execute()
+
+
+class PendingReplacements:
+    """Replacements Redis refused, retried by a thread of this process until they land."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._scopes: dict[str, None] = {}  # ordered: the oldest go first past MAX_PENDING
+        self._thread_pid = None
+
+    def add(self, scopes) -> None:
+        with self._lock:
+            self._scopes.update(dict.fromkeys(scopes))
+            while len(self._scopes) > MAX_PENDING:
+                self._scopes.pop(next(iter(self._scopes)))
+            if self._thread_pid != os.getpid():  # none yet, or it stayed in the parent of a fork
+                self._thread_pid = os.getpid()
+                threading.Thread(target=self._retry_forever, name="snapshot-token-retry", daemon=True).start()
+
+    def __len__(self) -> int:
+        return len(self._scopes)
+
+    def flush(self) -> bool:
+        """Try the pending replacements once; True when none is left."""
+        with self._lock:
+            scopes = list(self._scopes)
+        if not scopes:
+            return True
+        try:
+            _write(scopes)
+        except Exception as exc:
+            logger.warning("%d snapshot token replacement(s) still pending: %r", len(scopes), exc)
+            return False
+        write_breaker.close()
+        with self._lock:
             for scope in scopes:
-                pipe.set(TOKEN_PREFIX + scope, _new_token(), ex=TOKEN_TTL_SECONDS, **options)
-            pipe.execute()
-    except Exception as exc:  # a write never fails for the snapshots of others
-        breaker.trip(what, exc)
+                self._scopes.pop(scope, None)
+            return not self._scopes
+
+    def _retry_forever(self) -> None:
+        while True:
+            time.sleep(RETRY_SECONDS)
+            if self.flush():
+                with self._lock:
+                    if not self._scopes:
+                        self._thread_pid = None
+                        return
+
+
+pending = PendingReplacements()
+# A management command that ends right after its write gives them one last try.
+atexit.register(pending.flush)
+
+
+def _replace(scopes: tuple[str, ...], *, at_commit: bool) -> None:
+    """Replace the tokens now. What fails, or waits for the write breaker, is left to the
+    replacement at commit, and what that cannot write to the retry thread."""
+    if not write_breaker.is_open():
+        try:
+            _write(scopes)
+            return
+        except Exception as exc:  # a write never fails for the snapshots of others
+            write_breaker.trip(exc)
+    if at_commit:
+        pending.add(scopes)
 
 
 def tokens_start(scopes: list[str]) -> None:
@@ -225,80 +312,34 @@ def tokens_start(scopes: list[str]) -> None:
     token per made-up job id would let anyone fill Redis. The read that calls this keeps
     nothing itself, because its rows may be older than the token it would create.
     """
-    _set_tokens(scopes, "snapshot tokens not started", nx=True)
-
-
-def _replace_tokens(scopes: tuple[str, ...]) -> None:
-    _set_tokens(scopes, f"snapshot tokens of {', '.join(scopes)} not replaced")
+    if write_breaker.is_open():
+        return
+    try:
+        _write(scopes, nx=True)
+    except Exception as exc:
+        write_breaker.trip(exc)
 
 
 def scopes_changed(*scopes: str, using: str = "default") -> None:
     """Mark the scopes changed: now (for readers in this transaction) and again after commit
-    (a reader between the two saw the old rows; its snapshot must not outlive the commit)."""
+    (a reader between the two saw the old rows; its snapshot must not outlive the commit).
+
+    Called by sparkexport/snapshots/writes.py for every write to a model snapshots show.
+    """
     if not writes_enabled() or not scopes:
         return
-    _replace_tokens(scopes)
     connection = transaction.get_connection(using)
     if not connection.in_atomic_block:
+        _replace(scopes, at_commit=True)
         return
+    _replace(scopes, at_commit=False)
     # One replacement per scope at commit, however many rows the transaction wrote. Django
     # starts a new run_on_commit list at every commit or rollback, so a set tied to the
     # current list never outlives its transaction.
-    hooks, pending = getattr(connection, "_snapshot_scopes_pending", (None, None))
+    hooks, pending_scopes = getattr(connection, "_snapshot_scopes_pending", (None, None))
     if hooks is connection.run_on_commit:
-        pending.update(scopes)
+        pending_scopes.update(scopes)
         return
-    pending = set(scopes)
-    transaction.on_commit(lambda: _replace_tokens(tuple(pending)), using=using, robust=True)
-    connection._snapshot_scopes_pending = (connection.run_on_commit, pending)
-
-
-class SnapshotStore:
-    """A least-recently-used map of snapshots in this process, bounded by total weight.
-
-    A snapshot weighs what its caller says (about one unit per row of its document), so a
-    few status documents of thousand-version exports cannot fill a server process's memory.
-    """
-
-    def __init__(self, max_weight: int = 20_000):
-        self.max_weight = max_weight
-        self._entries: OrderedDict = OrderedDict()  # key -> (tokens, expires_at, weight, value)
-        self._weight = 0
-        self._lock = threading.Lock()
-
-    def get(self, key, tokens: tuple):
-        """The value stored under `key` with exactly these tokens and not yet too old, or None."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            stored_tokens, expires_at, _, value = entry
-            if stored_tokens != tokens or time.monotonic() >= expires_at:
-                self._remove(key)
-                return None
-            self._entries.move_to_end(key)
-            return value
-
-    def put(self, key, tokens: tuple, value, *, max_age: float | None = None, weight: int = 1) -> None:
-        if weight > self.max_weight:
-            return
-        age = settings.SNAPSHOT_MAX_AGE if max_age is None else min(max_age, settings.SNAPSHOT_MAX_AGE)
-        with self._lock:
-            self._remove(key)
-            self._entries[key] = (tokens, time.monotonic() + age, weight, value)
-            self._weight += weight
-            while self._weight > self.max_weight:
-                self._remove(next(iter(self._entries)))
-
-    def _remove(self, key) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._weight -= entry[2]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._weight = 0
-
-
-store = SnapshotStore()
+    pending_scopes = set(scopes)
+    transaction.on_commit(lambda: _replace(tuple(pending_scopes), at_commit=True), using=using, robust=True)
+    connection._snapshot_scopes_pending = (connection.run_on_commit, pending_scopes)
