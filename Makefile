@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sparkexport
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run worker test check bench clean
+.PHONY: install run worker test test-fast check bench clean
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: install
 	DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=0 \
 	DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_CONN_MAX_AGE=0 REDIS_URL=$(TEST_REDIS_URL) \
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The edit-run loop: everything but the browser, the fuzzing and the tests that start processes.
+test-fast:
+	$(MAKE) test PYTEST_ARGS='-m "not e2e and not browser and not fuzz" $(PYTEST_ARGS)'
 
 # Migrations complete and the OpenAPI schema valid (CI runs both).
 check: install

@@ -10,7 +10,6 @@ class ExportsConfig(AppConfig):
 
     def ready(self):
         from exports import snapshot_scopes
-        from sparkexport.api import schema  # noqa: F401  registers OpenAPI extensions
 
         snapshot_scopes.connect()
 

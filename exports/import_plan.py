@@ -11,7 +11,7 @@ from django.db.models import Q
 from exports.models import ServicesExisting, UpdateVersionType
 from exports.package_reader import Package, PackageVersion
 from exports.references import NamedRef, parse_service_reference
-from sparkexport.api.errors import Conflict, InvalidRequest, InvalidServiceUri, NotFound
+from sparkexport.errors import Conflict, InvalidRequest, InvalidServiceUri, NotFound
 from tenants.models import Folder, Service, ServiceVersion, Tenant
 from tenants.naming import parse_semver
 

@@ -22,7 +22,7 @@ from exports.services import (
     request_fingerprint,
 )
 from sparkexport import queue
-from sparkexport.api.errors import ApplicationError, Conflict, JobLimitReached, PayloadTooLarge, Unprocessable
+from sparkexport.errors import ApplicationError, Conflict, JobLimitReached, PayloadTooLarge, Unprocessable
 from sparkexport.storage import local_path, uploaded_file_path
 from tenants.models import MB, Service, ServiceVersion, Tenant
 

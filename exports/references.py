@@ -8,7 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sparkexport.api.errors import InvalidServiceUri
+from sparkexport.errors import InvalidServiceUri
 from tenants.naming import catalog_name_problem
 
 VERSION_PREFIX_RE = re.compile(r"^\d{1,9}(\.\d{1,9}){0,2}$")

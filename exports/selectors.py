@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, VersionFilter
 from exports.references import NamedRef, ServiceIdRef, VersionIdRef, is_version_specific
-from sparkexport.api.errors import NotFound, Unprocessable
+from sparkexport.errors import NotFound, Unprocessable
 from tenants.models import Folder, Service, ServiceVersion, Tenant
 
 RECENT_WINDOW = timedelta(hours=1)

@@ -19,7 +19,7 @@ from exports.references import parse_service_reference, parse_uuid
 from exports.reuse import content_key, reusable_package
 from exports.selectors import export_selection_resolve
 from sparkexport import queue, snapshots
-from sparkexport.api.errors import Conflict, InvalidServiceUri, JobLimitReached, Unprocessable
+from sparkexport.errors import Conflict, InvalidServiceUri, JobLimitReached, Unprocessable
 from tenants.snapshot_scopes import CATALOG_SCOPE
 from tenants.models import MB, Tenant
 

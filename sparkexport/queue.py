@@ -12,7 +12,7 @@ from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 from rq import Callback
 
-from sparkexport.api.errors import ServiceUnavailable
+from sparkexport.errors import ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 

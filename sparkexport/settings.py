@@ -177,8 +177,8 @@ CACHES = {
 # --- API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "sparkexport.api.authentication.ApiKeyAuthentication",
-        "sparkexport.api.authentication.BearerTokenAuthentication",
+        "tenants.api.authentication.ApiKeyAuthentication",
+        "tenants.api.authentication.BearerTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -216,7 +216,7 @@ OAUTH2_PROVIDER = {
     "SCOPES": {"spark": "Spark APIs"},
     "DEFAULT_SCOPES": ["spark"],
     "PKCE_REQUIRED": False,
-    "OAUTH2_VALIDATOR_CLASS": "tenants.oauth.TenantOAuth2Validator",
+    "OAUTH2_VALIDATOR_CLASS": "tenants.api.oauth.TenantOAuth2Validator",
 }
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"

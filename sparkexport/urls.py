@@ -1,11 +1,13 @@
-"""Top-level routes: tenant APIs, the OAuth token endpoint, the schema, admin and health."""
+"""Top-level routes: tenant APIs, the OAuth token endpoint, the schema, admin and health.
+
+The apps' routes are included by name, so this project module imports none of them.
+"""
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from sparkexport.api.errors import json_not_found
-from tenants.oauth import TenantTokenView
 
 
 def health(request):
@@ -14,16 +16,12 @@ def health(request):
 
 urlpatterns = [
     # First: status polls are most of the traffic, and every pattern tried before costs time.
-    path("<slug:tenant>/api/v4/", include("exports.urls")),
+    path("<slug:tenant>/api/v4/", include("exports.api.urls")),
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path(
-        "auth/realms/<slug:tenant>/protocol/openid-connect/token",
-        TenantTokenView.as_view(),
-        name="oauth-token",
-    ),
+    path("auth/realms/<slug:tenant>/", include("tenants.api.urls")),
     # Unknown API paths answer JSON even with DEBUG on, where handler404 is not used.
     re_path(r"^(?:[^/]+/)?api/", json_not_found),
 ]

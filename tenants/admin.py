@@ -11,7 +11,7 @@ from oauth2_provider.models import AccessToken
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
-from sparkexport.admin_scope import ServiceAddMixin, TenantChoiceForm, TenantScopedAdmin
+from tenants.admin_scope import ServiceAddMixin, TenantChoiceForm, TenantScopedAdmin
 from tenants import services
 from tenants.credentials import oauth_client_refusal, with_membership_group
 from tenants.models import (

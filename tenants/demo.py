@@ -2,7 +2,7 @@
 import tempfile
 from pathlib import Path
 
-from sparkexport.api.errors import InvalidRequest
+from sparkexport.errors import InvalidRequest
 from tenants import artifacts
 from tenants.models import ServiceVersion, Tenant
 from tenants.services import service_version_add

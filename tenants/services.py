@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from oauth2_provider.models import Application
 
-from sparkexport.api.errors import Conflict, InvalidRequest, NotFound
+from sparkexport.errors import Conflict, InvalidRequest, NotFound
 from tenants import artifacts
 from tenants.models import (
     MB,

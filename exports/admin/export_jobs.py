@@ -22,7 +22,7 @@ from exports.import_services import IMPORTS_QUEUE
 from exports.maintenance import export_package_delete
 from exports.models import ExportJob, JobStatus
 from exports.services import export_job_cancel, export_job_rerun
-from sparkexport.admin_scope import TenantScopedAdmin, supervised_tenants
+from tenants.admin_scope import TenantScopedAdmin, supervised_tenants
 from tenants.credentials import SESSION, credential_id
 
 

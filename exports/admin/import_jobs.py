@@ -5,7 +5,7 @@ from django.contrib import admin
 from exports.admin.jobs import JOB_IDENTITY, JobActions, JobColumns, pretty_json
 from exports.import_services import import_job_cancel, import_job_rerun
 from exports.models import ImportJob
-from sparkexport.admin_scope import TenantScopedAdmin
+from tenants.admin_scope import TenantScopedAdmin
 
 
 @admin.register(ImportJob)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from exports import dashboard
 from exports.models import AuditEvent, ExportJob, ImportJob, JobStatus
 from exports.references import parse_uuid
-from sparkexport.api.errors import ApplicationError
+from sparkexport.errors import ApplicationError
 from tenants.callers import Caller
 from tenants.credentials import SESSION, credential_id
 

@@ -13,7 +13,7 @@ from exports.api.views import IDEMPOTENCY_KEY, errors, idempotency_key
 from exports.import_services import import_job_create
 from exports.models import ImportJob
 from exports.selectors import import_job_get, tenant_jobs_status
-from sparkexport.api.tenancy import IsTenantCaller
+from tenants.api.tenancy import IsTenantCaller
 from tenants.models import Permission
 
 TAGS = ["import"]

@@ -20,7 +20,7 @@ from exports.snapshot_scopes import job_scope, tenant_jobs_scope
 from exports.models import ExportJob, elapsed_ms
 from exports.selectors import RECENT_WINDOW, export_job_get, job_visible_to, tenant_jobs_status
 from sparkexport import snapshots
-from sparkexport.api.snapshot_reads import request_snapshot_put, request_tokens, request_tokens_start
+from tenants.api.snapshot_reads import request_snapshot_put, request_tokens, request_tokens_start
 from tenants.snapshot_scopes import CATALOG_SCOPE, tenant_scope
 
 

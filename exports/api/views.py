@@ -19,9 +19,9 @@ from exports.downloads import download_token_valid
 from exports.models import AuditAction, ExportJob, JobStatus, package_storage
 from exports.selectors import export_job_get
 from exports.services import export_job_cancel, export_job_create
-from sparkexport.api.errors import Conflict, Forbidden, InvalidRequest, NotFound, PackageExpired
-from sparkexport.api.snapshot_reads import SnapshotReadsMixin
-from sparkexport.api.tenancy import IsTenantCaller
+from sparkexport.errors import Conflict, Forbidden, InvalidRequest, NotFound, PackageExpired
+from tenants.api.snapshot_reads import SnapshotReadsMixin
+from tenants.api.tenancy import IsTenantCaller
 from sparkexport.storage import iter_stored_file
 from tenants.models import Permission
 

@@ -1,7 +1,7 @@
-"""One error hierarchy and one JSON error body for the whole API.
+"""One JSON error body for the whole API, whoever raised the error.
 
 Every error is `{"type", "code", "message", "details"}`: `code` is stable, `message` tells
-the caller how to fix the request.
+the caller how to fix the request. The domain's errors are in sparkexport/errors.py.
 """
 import logging
 
@@ -13,82 +13,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from sparkexport.errors import ApplicationError, ServiceUnavailable, error_body
+
 logger = logging.getLogger(__name__)
-
-
-class ApplicationError(Exception):
-    """An error a service raises for the API to answer as JSON."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    type = "invalid_input"
-    code = "INVALID_REQUEST"
-
-    def __init__(self, message: str, *, code: str | None = None, details=None, headers=None):
-        super().__init__(message)
-        self.message = message
-        self.details = details
-        self.headers = headers or {}
-        if code:
-            self.code = code
-
-    def body(self) -> dict:
-        return error_body(self.type, self.code, self.message, self.details)
-
-
-class InvalidRequest(ApplicationError):
-    code = "INVALID_REQUEST"
-
-
-class InvalidServiceUri(ApplicationError):
-    code = "INVALID_SERVICE_URI"
-
-
-class NotFound(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
-    type = "not_found"
-    code = "NOT_FOUND"
-
-
-class Unprocessable(ApplicationError):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-
-
-class Conflict(ApplicationError):
-    status_code = status.HTTP_409_CONFLICT
-    type = "conflict"
-
-
-class PayloadTooLarge(ApplicationError):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    code = "EXCEEDED_FILE_SIZE"
-
-
-class PackageExpired(ApplicationError):
-    status_code = status.HTTP_410_GONE
-    type = "not_found"
-    code = "PACKAGE_EXPIRED"
-
-
-class JobLimitReached(ApplicationError):
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    type = "rate_limit"
-    code = "JOB_LIMIT_REACHED"
-
-
-class ServiceUnavailable(ApplicationError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    type = "unavailable"
-    code = "SERVICE_UNAVAILABLE"
-
-
-class Forbidden(ApplicationError):
-    status_code = status.HTTP_403_FORBIDDEN
-    type = "authorization"
-    code = "FORBIDDEN"
-
-
-def error_body(type_: str, code: str, message: str, details=None) -> dict:
-    return {"type": type_, "code": code, "message": message, "details": details}
 
 
 # DRF's own exceptions, mapped to our codes and to messages that say what to do.

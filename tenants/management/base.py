@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sparkexport.api.errors import ApplicationError
+from sparkexport.errors import ApplicationError
 from tenants.services import tenant_get_or_error
 
 

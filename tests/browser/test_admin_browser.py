@@ -10,6 +10,8 @@ from playwright.sync_api import expect, sync_playwright
 from exports.models import ExportJob, JobStatus
 from tenants.services import member_add
 from tests.admin.conftest import make_job, store_package
+
+pytestmark = pytest.mark.browser
 from tests.factories import ServiceVersionFactory, TenantFactory
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are still sync.

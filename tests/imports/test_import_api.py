@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from exports.import_services import import_job_cancel, import_job_rerun, import_job_run, import_job_start
 from exports.models import ImportJob, JobStatus
-from sparkexport.api.errors import Conflict
+from sparkexport.errors import Conflict
 from tenants.callers import Caller
 from tenants.models import Folder, Service, ServiceVersion
 from tests.conftest import SparkClient

@@ -31,7 +31,7 @@ from sparkexport.wsgi import application
 from tests.security.conftest import build_world
 from tests.security.fuzz_stats import FUZZ_STATS
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]
 
 TENANT = "fuzz"
 MAX_EXAMPLES = 30

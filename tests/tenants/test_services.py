@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import IntegrityError
 
-from sparkexport.api.errors import Conflict, InvalidRequest, NotFound
+from sparkexport.errors import Conflict, InvalidRequest, NotFound
 from tenants import artifacts, services
 from tenants.demo import demo_catalog_seed
 from tenants.models import MB, ApiKey, Folder, Group, Service, ServiceVersion, Tenant

@@ -10,7 +10,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from sparkexport.api.errors import ApplicationError
+from sparkexport.errors import ApplicationError
 from tenants.models import Group, Membership, Tenant
 
 _CACHE_ATTR = "_supervised_tenant_ids"

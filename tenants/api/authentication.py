@@ -3,12 +3,13 @@ import hashlib
 from datetime import timedelta
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from sparkexport import snapshots
-from sparkexport.api.snapshot_reads import request_snapshot_put, request_tokens, request_tokens_start
+from tenants.api.snapshot_reads import request_snapshot_put, request_tokens, request_tokens_start
 from sparkexport.api.throttling import AuthFailureLimiter
 from tenants.models import ApiKey
 from tenants.selectors import api_key_get_by_secret
@@ -85,3 +86,36 @@ class BearerTokenAuthentication(OAuth2Authentication):
             )
         _, token = result
         return (token.application.tenant_client.user, token)
+
+
+# How the two schemes appear in the OpenAPI schema (drf-spectacular finds these subclasses).
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.api.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-synthetic-key",
+            "description": "A tenant API key; send x-tenant-name: {tenant} with it.",
+        }
+
+
+class BearerScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.api.authentication.BearerTokenAuthentication"
+    name = "OAuth2ClientCredentials"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "oauth2",
+            "description": "Token from POST /auth/realms/{tenant}/protocol/openid-connect/token.",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "/auth/realms/{tenant}/protocol/openid-connect/token",
+                    "scopes": {},
+                }
+            },
+        }

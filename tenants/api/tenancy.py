@@ -3,7 +3,7 @@ from oauth2_provider.models import AccessToken
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 
-from sparkexport.api.errors import Forbidden
+from sparkexport.errors import Forbidden
 from tenants.callers import Caller
 from tenants.credentials import CLIENT, KEY, credential_id
 from tenants.models import ApiKey, Group
