@@ -7,9 +7,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from exports.models import ExportJob, JobStatus, package_storage
-from exports.package_contents import package_entries
-from exports.packaging import write_package
-from exports.reuse import content_key, reusable_package
+from exports.packages.contents import package_entries
+from exports.packages.writer import write_package
+from exports.packages.reuse import content_key, reusable_package
 from exports.services import export_job_complete
 from sparkexport.storage import publish_local_file
 

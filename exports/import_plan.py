@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 
 from exports.models import ServicesExisting, UpdateVersionType
-from exports.package_reader import Package, PackageVersion
+from exports.packages.reader import Package, PackageVersion
 from exports.references import NamedRef, parse_service_reference
 from sparkexport.errors import Conflict, InvalidRequest, InvalidServiceUri, NotFound
 from tenants.models import Folder, Service, ServiceVersion, Tenant

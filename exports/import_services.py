@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from exports.import_plan import ItemStatus, PlannedService, import_plan_build, plan_outputs
 from exports.audit import audit_record
 from exports.models import ACTIVE_STATES, AuditAction, ImportJob, JobStatus, package_storage
-from exports.package_reader import InvalidPackage, Package, open_member, read_package
+from exports.packages.reader import InvalidPackage, Package, open_member, read_package
 from exports.services import (
     JOB_LIMIT_RETRY_AFTER_SECONDS,
     idempotent_job,

@@ -5,7 +5,7 @@ from django.db import DatabaseError, connection as db_connection
 from rq.timeouts import JobTimeoutException
 
 from exports.building import export_job_package
-from exports.packaging import EntryChanged, PackageTooLarge, PackagingStopped
+from exports.packages.writer import EntryChanged, PackageTooLarge, PackagingStopped
 from exports.import_services import import_job_fail, import_job_run, import_job_start
 from exports.services import export_job_fail, export_job_start, export_job_time_out
 from sparkexport.storage import STORAGE_ERRORS

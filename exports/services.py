@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from exports.audit import audit_record
 from exports.models import ACTIVE_STATES, AuditAction, ExportJob, ExportJobVersion, FileFilter, JobStatus, VersionFilter
-from exports.package_contents import estimated_package_size, package_entries
+from exports.packages.contents import estimated_package_size, package_entries
 from exports.references import parse_service_reference, parse_uuid
-from exports.reuse import content_key, reusable_package
+from exports.packages.reuse import content_key, reusable_package
 from exports.selectors import export_selection_resolve
 from sparkexport import queue, snapshots
 from sparkexport.errors import Conflict, InvalidServiceUri, JobLimitReached, Unprocessable

@@ -2,13 +2,19 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
 from sparkexport.snapshots.writes import SnapshotQuerySet
-from tenants.naming import validate_catalog_name
+from tenants.naming import catalog_name_problem
 
 MB = 1024 * 1024
+
+
+def validate_catalog_name(name: str) -> None:
+    if problem := catalog_name_problem(name):
+        raise ValidationError(f"Invalid name {name!r}: {problem}.")
 
 tenant_slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{0,62}$",

@@ -1,19 +1,18 @@
 """Rules for names that end up in URLs and ZIP paths: folders, services and versions.
 
+One place for the catalog, the export references and the package reader; no Django import.
 Patterns are used with `fullmatch`: `$` would accept a trailing newline, and `\\d` any
 Unicode digit.
 """
 import re
 
-from django.core.exceptions import ValidationError
-
 CATALOG_NAME_RE = re.compile(r"[A-Za-z0-9_.\- ]{1,100}")
 SEMVER_RE = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
 
 
-def catalog_name_problem(name: str) -> str | None:
+def catalog_name_problem(name: object) -> str | None:
     """Why `name` is not a valid folder or service name, or None when it is."""
-    if not CATALOG_NAME_RE.fullmatch(name or ""):
+    if not isinstance(name, str) or not CATALOG_NAME_RE.fullmatch(name):
         return (
             "use 1-100 letters, digits, '-', '_', '.' or spaces "
             "(no '/', '\\', '[', ']' or control characters)"
@@ -23,13 +22,7 @@ def catalog_name_problem(name: str) -> str | None:
     return None
 
 
-def validate_catalog_name(name: str) -> None:
-    problem = catalog_name_problem(name)
-    if problem:
-        raise ValidationError(f"Invalid name {name!r}: {problem}.")
-
-
-def parse_semver(version: str) -> tuple[int, int, int] | None:
+def parse_semver(version: object) -> tuple[int, int, int] | None:
     """(major, minor, patch) for 'MAJOR.MINOR.PATCH', or None when it is not one."""
-    match = SEMVER_RE.fullmatch(version or "")
+    match = SEMVER_RE.fullmatch(version) if isinstance(version, str) else None
     return tuple(int(part) for part in match.groups()) if match else None

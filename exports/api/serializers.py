@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from exports.downloads import download_path
 from exports.models import ExportJob, FileFilter, JobStatus, VersionFilter
-from exports.package_contents import service_rows, service_version_rows
+from exports.packages.contents import service_rows, service_version_rows
 
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-. ()]{1,96}\.zip$")
 MAX_REFERENCES = 10_000

@@ -3,7 +3,6 @@
 import django.core.validators
 import django.db.models.deletion
 import tenants.models
-import tenants.naming
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -23,7 +22,7 @@ class Migration(migrations.Migration):
             name='Folder',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, validators=[tenants.naming.validate_catalog_name])),
+                ('name', models.CharField(max_length=100, validators=[tenants.models.validate_catalog_name])),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
             ],
             options={
@@ -49,7 +48,7 @@ class Migration(migrations.Migration):
             name='Service',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, validators=[tenants.naming.validate_catalog_name])),
+                ('name', models.CharField(max_length=100, validators=[tenants.models.validate_catalog_name])),
                 ('service_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('folder', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='services', to='tenants.folder')),

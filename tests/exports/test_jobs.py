@@ -14,7 +14,7 @@ from rq import SimpleWorker
 from exports.building import export_job_package
 from exports.maintenance import export_package_delete
 from exports.models import ExportJob, JobStatus
-from exports.packaging import PackagingStopped
+from exports.packages.writer import PackagingStopped
 from exports.services import export_job_cancel, export_job_start
 from tenants.callers import Caller
 from tests.factories import ServiceVersionFactory

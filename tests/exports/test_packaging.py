@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 
-from exports import packaging
-from exports.packaging import (
+from exports.packages import writer as packaging
+from exports.packages.writer import (
     Entry,
     EntryChanged,
     PackageResult,

@@ -1,4 +1,4 @@
-"""exports.package_reader: a valid package reads back; every hostile upload is refused with a clear reason."""
+"""exports.packages.reader: a valid package reads back; every hostile upload is refused with a clear reason."""
 
 import hashlib
 import io
@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from exports import package_reader
-from exports.package_reader import (
+from exports.packages import reader as package_reader
+from exports.packages.reader import (
     MAX_COMPRESSION_RATIO,
     MAX_ENTRIES,
     InvalidPackage,
@@ -20,7 +20,7 @@ from exports.package_reader import (
     open_member,
     read_package,
 )
-from exports.packaging import Entry, bytes_entry, write_package
+from exports.packages.writer import Entry, bytes_entry, write_package
 
 LIMIT = 1 << 30  # max_uncompressed_bytes for tests that are not about the total size
 
@@ -30,7 +30,7 @@ def service_id_of(folder: str, service: str) -> str:
 
 
 def json_bytes(value) -> bytes:
-    # Same encoding as exports/package_contents.json_bytes.
+    # Same encoding as exports/packages/contents.json_bytes.
     return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False).encode() + b"\n"
 
 
@@ -49,7 +49,7 @@ def fake_neuron(service: str, version: str) -> bytes:
 def package_parts(
     versions=(("Pricing", "Motor", "1.0.0"),), *, file_filter="migrate", workbook_name="model.xlsx"
 ):
-    """(manifest dict, entries without the manifest) shaped like exports/package_contents.py makes them."""
+    """(manifest dict, entries without the manifest) shaped like exports/packages/contents.py makes them."""
     entries, rows, services = [], [], {}
     for n, (folder, service, version) in enumerate(versions):
         base = f"{folder}/{service}/{version}"

@@ -20,7 +20,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from exports import package_contents  # noqa: E402
+from exports.packages import contents as package_contents  # noqa: E402
 
 DELAY = float(os.environ["SPX_SLOW_READ_SECONDS"])
 ENTRY_LOG = os.environ.get("SPX_ENTRY_LOG")

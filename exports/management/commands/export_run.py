@@ -4,7 +4,7 @@ from django.core.management.base import CommandError
 
 from exports.jobs import run_export_job
 from exports.models import FileFilter, JobStatus, VersionFilter, package_storage
-from exports.package_contents import entries_count
+from exports.packages.contents import entries_count
 from exports.selectors import export_job_get
 from exports.services import export_job_create
 from tenants.callers import Caller

@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import time
 import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable
+
+from exports.packages.paths import entry_path_problem
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644
 STOP_CHECK_INTERVAL = 0.25  # seconds between should_stop() calls inside one member
 
 _STORED_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".zip", ".gz", ".png", ".jpg", ".jpeg")
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 # Indirection so tests can drive the time-based stop check with a fake clock.
 _clock = time.monotonic
@@ -99,19 +98,8 @@ def bytes_entry(path: str, data: bytes) -> Entry:
 
 
 def _check_path(path: str) -> None:
-    if not isinstance(path, str) or not path:
-        raise UnsafeEntryPath(f"empty entry path: {path!r}")
-    if _CONTROL_CHARS.search(path):
-        raise UnsafeEntryPath(f"control character in entry path: {path!r}")
-    if "\\" in path:
-        raise UnsafeEntryPath(f"backslash in entry path: {path!r}")
-    if path.startswith("/"):
-        raise UnsafeEntryPath(f"absolute entry path: {path!r}")
-    if _DRIVE.match(path):
-        raise UnsafeEntryPath(f"drive letter in entry path: {path!r}")
-    for part in path.split("/"):
-        if part in ("", ".", ".."):
-            raise UnsafeEntryPath(f"empty, '.' or '..' component in entry path: {path!r}")
+    if (problem := entry_path_problem(path)) or path.endswith("/"):
+        raise UnsafeEntryPath(f"unsafe entry path {path!r}: {problem or 'it names a directory'}")
 
 
 def _validate(entries: list[Entry]) -> None:

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import struct
 import unicodedata
 import zipfile
 import zlib
 from typing import BinaryIO, Self
 
-from exports.package_reader.model import (
-    _EXPORT_AGAIN,
-    _UNCHANGED,
-    _UPLOAD_PACKAGE,
+from exports.packages.paths import entry_path_problem
+
+from exports.packages.reader.model import (
+    EXPORT_AGAIN,
+    UNCHANGED,
+    UPLOAD_PACKAGE,
     CHUNK_SIZE,
     InvalidPackage,
     PackageFile,
-    _corrupt,
-    _hash_mismatch,
-    _is_pure_directory,
-    _show,
+    corrupt,
+    hash_mismatch,
+    is_pure_directory,
+    show,
 )
 
 MAX_ENTRIES = 20_000
@@ -32,8 +33,6 @@ RATIO_CHECK_MIN_BYTES = 1 << 20  # the ratio limit applies to entries declaring 
 # directory before zipfile turns every record into a ZipInfo object.
 _MAX_CENTRAL_RECORD_BYTES = 46 + 1024
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 _S_IFMT = 0o170000
 _S_IFREG = 0o100000
@@ -51,21 +50,9 @@ _SUPPORTED_COMPRESSION = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "d
 def _name_problem(info: zipfile.ZipInfo) -> str | None:
     """Why an entry name is unsafe, or None when it is safe."""
     raw = info.orig_filename  # zipfile silently cuts ZipInfo.filename at a NUL
-    if raw != info.filename or _CONTROL_CHARS.search(raw):
+    if raw != info.filename:
         return "it contains a control character"
-    if not raw:
-        return "it is empty"
-    if "\\" in raw:
-        return "it contains a backslash"
-    if raw.startswith("/"):
-        return "it is an absolute path"
-    if _DRIVE.match(raw):
-        return "it starts with a drive letter"
-    name = raw.removesuffix("/")
-    for part in name.split("/"):
-        if part in ("", ".", ".."):
-            return "it has an empty, '.' or '..' component"
-    return None
+    return entry_path_problem(raw)
 
 
 def _is_zip(fh: BinaryIO) -> bool:
@@ -78,32 +65,32 @@ def _is_zip(fh: BinaryIO) -> bool:
 # --------------------------------------------------------------------------- the checks
 
 
-def _open_zip(fh: BinaryIO) -> zipfile.ZipFile:
+def open_zip(fh: BinaryIO) -> zipfile.ZipFile:
     """Step 1 (and the early part of step 2): the upload is a ZIP zipfile can open."""
     fh.seek(0, os.SEEK_END)
     size = fh.tell()
     fh.seek(0)
     if size == 0:
-        raise InvalidPackage(f"The upload is empty (0 bytes). {_UPLOAD_PACKAGE}")
+        raise InvalidPackage(f"The upload is empty (0 bytes). {UPLOAD_PACKAGE}")
     head = fh.read(4)
     fh.seek(0)
     if not _is_zip(fh):
         if head == _LOCAL_HEADER_SIGNATURE:
             raise InvalidPackage(
                 "The upload is a truncated or corrupt ZIP file (its central directory is missing). "
-                f"Upload the package again; if it still fails, {_EXPORT_AGAIN[0].lower()}{_EXPORT_AGAIN[1:]}"
+                f"Upload the package again; if it still fails, {EXPORT_AGAIN[0].lower()}{EXPORT_AGAIN[1:]}"
             )
-        raise InvalidPackage(f"The upload is not a ZIP file. {_UPLOAD_PACKAGE}")
+        raise InvalidPackage(f"The upload is not a ZIP file. {UPLOAD_PACKAGE}")
     _precheck_central_directory(fh)
     try:
         return zipfile.ZipFile(fh)
     except zipfile.LargeZipFile:
         raise InvalidPackage(
-            f"The upload is a ZIP file this server cannot read (zip64 disabled). {_UPLOAD_PACKAGE}"
+            f"The upload is a ZIP file this server cannot read (zip64 disabled). {UPLOAD_PACKAGE}"
         ) from None
     except NotImplementedError as exc:
         raise InvalidPackage(
-            f"The upload uses a ZIP feature that is not supported ({exc}). {_UPLOAD_PACKAGE}"
+            f"The upload uses a ZIP feature that is not supported ({exc}). {UPLOAD_PACKAGE}"
         ) from None
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error) as exc:
         raise InvalidPackage(
@@ -137,7 +124,7 @@ def _too_many_entries(count: int) -> InvalidPackage:
     )
 
 
-def _check_entries(infos: list[zipfile.ZipInfo]) -> None:
+def check_entries(infos: list[zipfile.ZipInfo]) -> None:
     """Steps 2 and 3: entry count and safe, unique names of plain files."""
     if len(infos) > MAX_ENTRIES:
         raise _too_many_entries(len(infos))
@@ -147,49 +134,49 @@ def _check_entries(infos: list[zipfile.ZipInfo]) -> None:
         problem = _name_problem(info)
         if problem:
             raise InvalidPackage(
-                f"Unsafe path {_show(name)} in the package: {problem}. {_UNCHANGED}"
+                f"Unsafe path {show(name)} in the package: {problem}. {UNCHANGED}"
             )
         file_type = (info.external_attr >> 16) & _S_IFMT
         if file_type == _S_IFLNK:
             raise InvalidPackage(
-                f"Unsafe entry {_show(name)} in the package: it is a symlink, and packages hold only "
-                f"plain files. {_UNCHANGED}"
+                f"Unsafe entry {show(name)} in the package: it is a symlink, and packages hold only "
+                f"plain files. {UNCHANGED}"
             )
         if file_type not in (0, _S_IFREG, _S_IFDIR):
             raise InvalidPackage(
-                f"Unsafe entry {_show(name)} in the package: it is a special file (mode "
-                f"{oct(file_type)}), and packages hold only plain files. {_UNCHANGED}"
+                f"Unsafe entry {show(name)} in the package: it is a special file (mode "
+                f"{oct(file_type)}), and packages hold only plain files. {UNCHANGED}"
             )
-        if file_type == _S_IFDIR and not _is_pure_directory(info):
+        if file_type == _S_IFDIR and not is_pure_directory(info):
             raise InvalidPackage(
-                f"Unsafe entry {_show(name)} in the package: it is marked as a directory but its "
-                f"name does not end in '/'. {_UNCHANGED}"
+                f"Unsafe entry {show(name)} in the package: it is marked as a directory but its "
+                f"name does not end in '/'. {UNCHANGED}"
             )
-        if _is_pure_directory(info) and (info.file_size or info.compress_size):
+        if is_pure_directory(info) and (info.file_size or info.compress_size):
             raise InvalidPackage(
-                f"Unsafe entry {_show(name)} in the package: a directory entry that holds data. {_UNCHANGED}"
+                f"Unsafe entry {show(name)} in the package: a directory entry that holds data. {UNCHANGED}"
             )
         key = unicodedata.normalize("NFC", name)
         if key in seen:
             other = seen[key]
-            same = "" if other == name else f" (same as {_show(other)} after Unicode normalisation)"
+            same = "" if other == name else f" (same as {show(other)} after Unicode normalisation)"
             raise InvalidPackage(
-                f"Duplicate entry {_show(name)} in the package{same}: each path may appear only once. "
-                f"{_UNCHANGED}"
+                f"Duplicate entry {show(name)} in the package{same}: each path may appear only once. "
+                f"{UNCHANGED}"
             )
         seen[key] = name
         if info.flag_bits & _FLAG_ENCRYPTED:
             raise InvalidPackage(
-                f"Encrypted entry {_show(name)} in the package: packages are never encrypted. {_UNCHANGED}"
+                f"Encrypted entry {show(name)} in the package: packages are never encrypted. {UNCHANGED}"
             )
         if info.compress_type not in _SUPPORTED_COMPRESSION:
             raise InvalidPackage(
-                f"Unsupported compression in entry {_show(name)} (method {info.compress_type}; only "
-                f"stored and deflated members are supported). {_UNCHANGED}"
+                f"Unsupported compression in entry {show(name)} (method {info.compress_type}; only "
+                f"stored and deflated members are supported). {UNCHANGED}"
             )
 
 
-def _check_bombs(
+def check_bombs(
     fh: BinaryIO, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], max_uncompressed_bytes: int
 ) -> None:
     """Step 4: zip-bomb checks on the central directory and local headers, nothing decompressed."""
@@ -198,7 +185,7 @@ def _check_bombs(
         largest = max(infos, key=lambda info: info.file_size)
         raise InvalidPackage(
             f"Possible zip bomb: the entries would unpack to {total} bytes, more than the limit of "
-            f"{max_uncompressed_bytes} bytes (largest entry {_show(largest.filename)}, "
+            f"{max_uncompressed_bytes} bytes (largest entry {show(largest.filename)}, "
             f"{largest.file_size} bytes). Export fewer services per package."
         )
     for info in infos:
@@ -209,9 +196,9 @@ def _check_bombs(
                 f"{info.file_size // info.compress_size}:1" if info.compress_size else "unbounded"
             )
             raise InvalidPackage(
-                f"Possible zip bomb: entry {_show(info.filename)} unpacks from {info.compress_size} to "
+                f"Possible zip bomb: entry {show(info.filename)} unpacks from {info.compress_size} to "
                 f"{info.file_size} bytes (ratio {ratio}, at most {MAX_COMPRESSION_RATIO}:1 is allowed). "
-                f"{_UNCHANGED}"
+                f"{UNCHANGED}"
             )
     # Overlapping entries ("quoted overlap", CVE-2024-0450): each member's local header and
     # data must end before the next member's local header (or the central directory) starts.
@@ -223,15 +210,15 @@ def _check_bombs(
     if ordered and ordered[0].header_offset != 0:
         raise InvalidPackage(
             "The package is truncated or corrupt: it does not start with its first entry "
-            f"(the upload may have been cut off). {_EXPORT_AGAIN}"
+            f"(the upload may have been cut off). {EXPORT_AGAIN}"
         )
     for index, info in enumerate(ordered):
         fh.seek(info.header_offset)
         header = fh.read(_LOCAL_HEADER.size)
         if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_HEADER_SIGNATURE:
             raise InvalidPackage(
-                f"The package is corrupt: entry {_show(info.filename)} has no valid local header. "
-                f"{_EXPORT_AGAIN}"
+                f"The package is corrupt: entry {show(info.filename)} has no valid local header. "
+                f"{EXPORT_AGAIN}"
             )
         fields = _LOCAL_HEADER.unpack(header)
         name_len, extra_len = fields[10], fields[11]
@@ -239,14 +226,14 @@ def _check_bombs(
         if index + 1 < len(ordered):
             limit, limit_what = (
                 ordered[index + 1].header_offset,
-                f"entry {_show(ordered[index + 1].filename)}",
+                f"entry {show(ordered[index + 1].filename)}",
             )
         else:
             limit, limit_what = start_dir, "the central directory"
         if limit is not None and end > limit:
             raise InvalidPackage(
-                f"Possible zip bomb: entry {_show(info.filename)} overlaps {limit_what} (overlapping "
-                f"entries are a known zip-bomb technique). {_UNCHANGED}"
+                f"Possible zip bomb: entry {show(info.filename)} overlaps {limit_what} (overlapping "
+                f"entries are a known zip-bomb technique). {UNCHANGED}"
             )
     fh.seek(0)
 
@@ -280,7 +267,7 @@ class _MemberStream:
         try:
             data = self._stream.read(size)
         except (zipfile.BadZipFile, zlib.error, EOFError):
-            raise _corrupt(self._member.path) from None
+            raise corrupt(self._member.path) from None
         self._digest.update(data)
         self._read += len(data)
         if (not data or self._read >= self._member.size) and not self._verified:
@@ -289,7 +276,7 @@ class _MemberStream:
 
     def _verify(self) -> None:
         if self._read != self._member.size or self._digest.hexdigest() != self._member.sha256:
-            raise _hash_mismatch(self._member.path)
+            raise hash_mismatch(self._member.path)
         self._verified = True
 
     def close(self) -> None:
@@ -323,16 +310,16 @@ def open_member(path: str | os.PathLike, member: PackageFile) -> BinaryIO:
     try:
         info = zf.getinfo(member.path)
         if info.file_size != member.size:
-            raise _hash_mismatch(member.path)
+            raise hash_mismatch(member.path)
         stream = zf.open(info)
     except KeyError:
         zf.close()
         raise InvalidPackage(
-            f"The package is incomplete: the ZIP has no entry {_show(member.path)}. {_UNCHANGED}"
+            f"The package is incomplete: the ZIP has no entry {show(member.path)}. {UNCHANGED}"
         ) from None
     except (zipfile.BadZipFile, zlib.error, EOFError):
         zf.close()
-        raise _corrupt(member.path) from None
+        raise corrupt(member.path) from None
     except BaseException:
         zf.close()
         raise

@@ -1,7 +1,7 @@
 """Check an uploaded export package before importing it, then stream its members.
 
 `read_package(path, max_uncompressed_bytes=...)` validates a ZIP written by
-`exports.packaging.write_package` with the layout of `exports.package_contents`
+`exports.packages.writer.write_package` with the layout of `exports.packages.contents`
 (see the contract's "Package layout") and returns a `Package` describing every
 service version in it.  Nothing is extracted to disk and nothing is written
 anywhere: the caller stores members under keys it chooses, through
@@ -45,34 +45,34 @@ The checks live in `zip_safety` (steps 1-4, and `open_member`'s stream) and
 `contents` (steps 5-8); `model` holds the exception, the data classes and the
 message helpers both use.
 
-Only the standard library is used (no Django), like exports/packaging.py.
+Only the standard library is used (no Django), like exports/packages/writer.py.
 """
 
 from __future__ import annotations
 
 import os
 
-from exports.package_reader.contents import (
+from exports.packages.reader.contents import (
     MAX_MANIFEST_BYTES,
     MAX_VERSION_JSON_BYTES,
-    _check_files,
-    _check_hashes,
-    _check_versions,
-    _read_manifest,
+    check_files,
+    check_hashes,
+    check_versions,
+    read_manifest,
 )
-from exports.package_reader.model import (
+from exports.packages.reader.model import (
     InvalidPackage,
     Package,
     PackageFile,
     PackageVersion,
-    _is_int,
+    is_int,
 )
-from exports.package_reader.zip_safety import (
+from exports.packages.reader.zip_safety import (
     MAX_COMPRESSION_RATIO,
     MAX_ENTRIES,
-    _check_bombs,
-    _check_entries,
-    _open_zip,
+    check_bombs,
+    check_entries,
+    open_zip,
     open_member,
 )
 
@@ -99,15 +99,15 @@ def read_package(path: str | os.PathLike, *, max_uncompressed_bytes: int) -> Pac
     Reads the whole file once (streaming, constant memory) and writes nothing.  An
     OSError opening `path` is not the uploader's fault and propagates unchanged.
     """
-    if not _is_int(max_uncompressed_bytes) or max_uncompressed_bytes < 0:
+    if not is_int(max_uncompressed_bytes) or max_uncompressed_bytes < 0:
         raise ValueError("max_uncompressed_bytes must be a non-negative int")
-    with open(path, "rb") as fh, _open_zip(fh) as zf:
+    with open(path, "rb") as fh, open_zip(fh) as zf:
         infos = zf.infolist()
-        _check_entries(infos)
-        _check_bombs(fh, zf, infos, max_uncompressed_bytes)
+        check_entries(infos)
+        check_bombs(fh, zf, infos, max_uncompressed_bytes)
         by_name = {info.filename: info for info in infos}
-        manifest = _read_manifest(zf, by_name)
-        files = _check_files(manifest, by_name)
-        versions = _check_versions(zf, manifest, files, by_name)
-        _check_hashes(zf, files)
+        manifest = read_manifest(zf, by_name)
+        files = check_files(manifest, by_name)
+        versions = check_versions(zf, manifest, files, by_name)
+        check_hashes(zf, files)
     return Package(manifest=manifest, versions=versions)

@@ -8,14 +8,14 @@ selection always gives the same bytes.
 import json
 
 from exports.models import FileFilter
-from exports.package_format import (
+from exports.packages.format import (
     MANIFEST_NAME,
     NEURON_ENTRY_NAME,
     PACKAGE_FORMAT,
     PACKAGE_FORMAT_VERSION,
     VERSION_JSON_NAME,
 )
-from exports.packaging import Entry, bytes_entry
+from exports.packages.writer import Entry, bytes_entry
 from sparkexport.storage import open_stream
 
 # Upper bound of what a version adds besides its files: version.json, ZIP headers.

@@ -8,29 +8,29 @@ import re
 import zipfile
 import zlib
 
-from exports.package_format import (
+from exports.packages.format import (
     MANIFEST_NAME,
     NEURON_ENTRY_NAME,
     PACKAGE_FORMAT,
     PACKAGE_FORMAT_VERSION,
     VERSION_JSON_NAME,
 )
-from exports.package_reader.model import (
-    _UNCHANGED,
-    _UPLOAD_PACKAGE,
+from tenants.naming import catalog_name_problem, parse_semver
+from exports.packages.reader.model import (
+    UNCHANGED,
+    UPLOAD_PACKAGE,
     CHUNK_SIZE,
     InvalidPackage,
     PackageFile,
     PackageVersion,
-    _corrupt,
-    _hash_mismatch,
-    _is_int,
-    _is_pure_directory,
-    _parse_semver,
-    _show,
+    corrupt,
+    hash_mismatch,
+    is_int,
+    is_pure_directory,
+    show,
 )
 
-# The names themselves are shared with the writer in exports/package_format.py.
+# The names themselves are shared with the writer in exports/packages/format.py.
 SUPPORTED_FORMAT_VERSIONS = (PACKAGE_FORMAT_VERSION,)
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 MAX_WORKBOOK_NAME_CHARS = 100
@@ -38,20 +38,10 @@ MAX_WORKBOOK_NAME_CHARS = 100
 MAX_MANIFEST_BYTES = 16 << 20
 MAX_VERSION_JSON_BYTES = 1 << 20
 
-# Same rules as tenants/naming.py (copied: that module imports Django).
-CATALOG_NAME_RE = re.compile(r"[A-Za-z0-9_.\- ]{1,100}")
 _UUID_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 _SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
-
-
-def _catalog_name_problem(name: object) -> str | None:
-    if not isinstance(name, str) or not CATALOG_NAME_RE.fullmatch(name):
-        return "use 1-100 letters, digits, '-', '_', '.' or spaces"
-    if ".." in name or name == "." or name != name.strip():
-        return "it may not contain '..', be '.', or start or end with a space"
-    return None
 
 
 def _read_json_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str, fix: str):
@@ -59,7 +49,7 @@ def _read_json_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str, fix
     try:
         data = zf.read(info)
     except (zipfile.BadZipFile, zlib.error, EOFError):
-        raise _corrupt(info.filename) from None
+        raise corrupt(info.filename) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -74,31 +64,31 @@ def _read_json_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str, fix
     return value
 
 
-def _read_manifest(zf: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo]) -> dict:
+def read_manifest(zf: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo]) -> dict:
     """Step 5: manifest.json is a supported, importable package manifest."""
     info = by_name.get(MANIFEST_NAME)
-    if info is None or _is_pure_directory(info):
+    if info is None or is_pure_directory(info):
         raise InvalidPackage(
-            f"The package has no manifest.json: this is not a package exported by sparkexport. {_UPLOAD_PACKAGE}"
+            f"The package has no manifest.json: this is not a package exported by sparkexport. {UPLOAD_PACKAGE}"
         )
     if info.file_size > MAX_MANIFEST_BYTES:
         raise InvalidPackage(
             f"The package's manifest.json is too large ({info.file_size} bytes; at most "
             f"{MAX_MANIFEST_BYTES} are allowed). Export fewer services per package."
         )
-    manifest = _read_json_member(zf, info, "The package's manifest.json", _UNCHANGED)
+    manifest = _read_json_member(zf, info, "The package's manifest.json", UNCHANGED)
     fmt = manifest.get("format")
     if fmt != PACKAGE_FORMAT:
         raise InvalidPackage(
-            f"The package's manifest.json has format {_show(fmt)}, not {PACKAGE_FORMAT!r}: this is not a "
-            f"package exported by sparkexport. {_UPLOAD_PACKAGE}"
+            f"The package's manifest.json has format {show(fmt)}, not {PACKAGE_FORMAT!r}: this is not a "
+            f"package exported by sparkexport. {UPLOAD_PACKAGE}"
         )
     version = manifest.get("format_version")
     supported = ", ".join(str(v) for v in SUPPORTED_FORMAT_VERSIONS)
-    if not _is_int(version) or version < 1:
+    if not is_int(version) or version < 1:
         raise InvalidPackage(
-            f"The package's manifest.json has an invalid format_version {_show(version)} (supported: "
-            f"{supported}). {_UNCHANGED}"
+            f"The package's manifest.json has an invalid format_version {show(version)} (supported: "
+            f"{supported}). {UNCHANGED}"
         )
     if version not in SUPPORTED_FORMAT_VERSIONS:
         raise InvalidPackage(
@@ -114,63 +104,63 @@ def _read_manifest(zf: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo]) -> 
         )
     if file_filter != "migrate":
         raise InvalidPackage(
-            f"The package's manifest.json has file_filter {_show(file_filter)}; only 'migrate' "
+            f"The package's manifest.json has file_filter {show(file_filter)}; only 'migrate' "
             "packages can be imported. Export again with file_filter 'migrate'."
         )
     return manifest
 
 
-def _check_files(manifest: dict, by_name: dict[str, zipfile.ZipInfo]) -> dict[str, PackageFile]:
+def check_files(manifest: dict, by_name: dict[str, zipfile.ZipInfo]) -> dict[str, PackageFile]:
     """Step 6: manifest "files" and the ZIP entries match exactly."""
     rows = manifest.get("files")
     if not isinstance(rows, list):
-        raise InvalidPackage(f'The package\'s manifest.json has no "files" list. {_UNCHANGED}')
+        raise InvalidPackage(f'The package\'s manifest.json has no "files" list. {UNCHANGED}')
     files: dict[str, PackageFile] = {}
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise InvalidPackage(
-                f"The package's manifest.json files[{index}] is not an object. {_UNCHANGED}"
+                f"The package's manifest.json files[{index}] is not an object. {UNCHANGED}"
             )
         path, size, sha256 = row.get("path"), row.get("size"), row.get("sha256")
         if not isinstance(path, str) or not path:
             raise InvalidPackage(
-                f"The package's manifest.json files[{index}] has no path. {_UNCHANGED}"
+                f"The package's manifest.json files[{index}] has no path. {UNCHANGED}"
             )
-        if not _is_int(size) or size < 0:
+        if not is_int(size) or size < 0:
             raise InvalidPackage(
-                f"The package's manifest.json gives {_show(path)} an invalid size {_show(size)}. {_UNCHANGED}"
+                f"The package's manifest.json gives {show(path)} an invalid size {show(size)}. {UNCHANGED}"
             )
         if not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):
             raise InvalidPackage(
-                f"The package's manifest.json gives {_show(path)} an invalid sha256 {_show(sha256)}. {_UNCHANGED}"
+                f"The package's manifest.json gives {show(path)} an invalid sha256 {show(sha256)}. {UNCHANGED}"
             )
         if path == MANIFEST_NAME:
             raise InvalidPackage(
-                f'The package\'s manifest.json lists itself in "files". {_UNCHANGED}'
+                f'The package\'s manifest.json lists itself in "files". {UNCHANGED}'
             )
         if path in files:
             raise InvalidPackage(
-                f"The package's manifest.json lists {_show(path)} twice. {_UNCHANGED}"
+                f"The package's manifest.json lists {show(path)} twice. {UNCHANGED}"
             )
         files[path] = PackageFile(path=path, size=size, sha256=sha256.lower())
     for path in files:
         info = by_name.get(path)
-        if info is None or _is_pure_directory(info):
+        if info is None or is_pure_directory(info):
             raise InvalidPackage(
-                f"The package is incomplete: the manifest lists {_show(path)} but the ZIP has no such entry. "
-                f"{_UNCHANGED}"
+                f"The package is incomplete: the manifest lists {show(path)} but the ZIP has no such entry. "
+                f"{UNCHANGED}"
             )
     for name, info in by_name.items():
-        if name != MANIFEST_NAME and not _is_pure_directory(info) and name not in files:
+        if name != MANIFEST_NAME and not is_pure_directory(info) and name not in files:
             raise InvalidPackage(
-                f"The package was modified: unexpected entry {_show(name)} not in the manifest. {_UNCHANGED}"
+                f"The package was modified: unexpected entry {show(name)} not in the manifest. {UNCHANGED}"
             )
     for path, listed in files.items():
         actual = by_name[path].file_size
         if actual != listed.size:
             raise InvalidPackage(
-                f"The package was modified: entry {_show(path)} is {actual} bytes but the manifest "
-                f"lists {listed.size}. {_UNCHANGED}"
+                f"The package was modified: entry {show(path)} is {actual} bytes but the manifest "
+                f"lists {listed.size}. {UNCHANGED}"
             )
     return files
 
@@ -178,12 +168,12 @@ def _check_files(manifest: dict, by_name: dict[str, zipfile.ZipInfo]) -> dict[st
 def _uuid(value: object, what: str) -> str:
     if not isinstance(value, str) or not _UUID_RE.fullmatch(value):
         raise InvalidPackage(
-            f"The package's manifest.json has an invalid {what} {_show(value)}: expected a UUID. {_UNCHANGED}"
+            f"The package's manifest.json has an invalid {what} {show(value)}: expected a UUID. {UNCHANGED}"
         )
     return value.lower()
 
 
-def _check_versions(
+def check_versions(
     zf: zipfile.ZipFile,
     manifest: dict,
     files: dict[str, PackageFile],
@@ -193,7 +183,7 @@ def _check_versions(
     rows = manifest.get("service_versions")
     if not isinstance(rows, list):
         raise InvalidPackage(
-            f'The package\'s manifest.json has no "service_versions" list. {_UNCHANGED}'
+            f'The package\'s manifest.json has no "service_versions" list. {UNCHANGED}'
         )
     if not rows:
         raise InvalidPackage(
@@ -214,7 +204,7 @@ def _check_versions(
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             raise InvalidPackage(
-                f"The package's manifest.json service_versions[{index}] is not an object. {_UNCHANGED}"
+                f"The package's manifest.json service_versions[{index}] is not an object. {UNCHANGED}"
             )
         folder, service, version = (
             row.get("folder_source"),
@@ -222,37 +212,37 @@ def _check_versions(
             row.get("version_source"),
         )
         for what, name in (("folder", folder), ("service", service)):
-            problem = _catalog_name_problem(name)
+            problem = catalog_name_problem(name)
             if problem:
                 raise InvalidPackage(
-                    f"The package's manifest.json has an invalid {what} name {_show(name)}: {problem}. {_UNCHANGED}"
+                    f"The package's manifest.json has an invalid {what} name {show(name)}: {problem}. {UNCHANGED}"
                 )
-        semver = _parse_semver(version)
+        semver = parse_semver(version)
         if semver is None:
             raise InvalidPackage(
-                f"The package's manifest.json has an invalid version {_show(version)} for {folder}/{service}: "
-                f"expected MAJOR.MINOR.PATCH (e.g. 1.2.3). {_UNCHANGED}"
+                f"The package's manifest.json has an invalid version {show(version)} for {folder}/{service}: "
+                f"expected MAJOR.MINOR.PATCH (e.g. 1.2.3). {UNCHANGED}"
             )
         label = f"{folder}/{service}[{version}]"
         service_id = _uuid(row.get("service_id_source"), f"service_id_source for {label}")
         version_id = _uuid(row.get("version_id_source"), f"version_id_source for {label}")
         if (folder, service, version) in seen_versions:
             raise InvalidPackage(
-                f"The package's manifest.json lists version {_show(label)} twice. {_UNCHANGED}"
+                f"The package's manifest.json lists version {show(label)} twice. {UNCHANGED}"
             )
         seen_versions.add((folder, service, version))
         if version_id in seen_version_ids:
             raise InvalidPackage(
-                f"The package's manifest.json gives two versions the version_id {version_id}. {_UNCHANGED}"
+                f"The package's manifest.json gives two versions the version_id {version_id}. {UNCHANGED}"
             )
         seen_version_ids.add(version_id)
         if service_ids.setdefault((folder, service), service_id) != service_id:
             raise InvalidPackage(
-                f"The package's manifest.json gives service {folder}/{service} two different service ids. {_UNCHANGED}"
+                f"The package's manifest.json gives service {folder}/{service} two different service ids. {UNCHANGED}"
             )
         if services_by_id.setdefault(service_id, (folder, service)) != (folder, service):
             raise InvalidPackage(
-                f"The package's manifest.json gives two services the service_id {service_id}. {_UNCHANGED}"
+                f"The package's manifest.json gives two services the service_id {service_id}. {UNCHANGED}"
             )
         parsed.append((semver, folder, service, version, service_id, version_id, label))
 
@@ -260,8 +250,8 @@ def _check_versions(
     for folder_path, names in by_folder.items():
         if folder_path not in known:
             raise InvalidPackage(
-                f"The package was modified: unexpected file {_show(folder_path + '/' + names[0])} in the "
-                f"manifest, outside every service version's folder. {_UNCHANGED}"
+                f"The package was modified: unexpected file {show(folder_path + '/' + names[0])} in the "
+                f"manifest, outside every service version's folder. {UNCHANGED}"
             )
 
     versions = []
@@ -272,7 +262,7 @@ def _check_versions(
             if required not in names:
                 raise InvalidPackage(
                     f"The package is incomplete: version {label} has no {required} (expected "
-                    f"{_show(base + '/' + required)}). {_UNCHANGED}"
+                    f"{show(base + '/' + required)}). {UNCHANGED}"
                 )
         workbooks = []
         for name in names:
@@ -285,8 +275,8 @@ def _check_versions(
                 or not name[:-5].strip()
             ):
                 raise InvalidPackage(
-                    f"The package was modified: unexpected file {_show(base + '/' + name)} for version {label} "
-                    f"(a version holds version.json, neuron.zip and one .xlsx or .xlsm workbook). {_UNCHANGED}"
+                    f"The package was modified: unexpected file {show(base + '/' + name)} for version {label} "
+                    f"(a version holds version.json, neuron.zip and one .xlsx or .xlsm workbook). {UNCHANGED}"
                 )
             workbooks.append(name)
         if len(workbooks) != 1:
@@ -297,7 +287,7 @@ def _check_versions(
             )
             raise InvalidPackage(
                 f"The package is not importable: version {label} has {found}; exactly one .xlsx or .xlsm "
-                f"workbook is required. {_UPLOAD_PACKAGE}"
+                f"workbook is required. {UPLOAD_PACKAGE}"
             )
         workbook = files[f"{base}/{workbooks[0]}"]
         neuron = files[f"{base}/{NEURON_ENTRY_NAME}"]
@@ -333,9 +323,9 @@ def _read_version_json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -
     if info.file_size > MAX_VERSION_JSON_BYTES:
         raise InvalidPackage(
             f"The package's {info.filename!r} is too large ({info.file_size} bytes; at most "
-            f"{MAX_VERSION_JSON_BYTES} are allowed). {_UNCHANGED}"
+            f"{MAX_VERSION_JSON_BYTES} are allowed). {UNCHANGED}"
         )
-    return _read_json_member(zf, info, f"The package's {_show(info.filename)}", _UNCHANGED)
+    return _read_json_member(zf, info, f"The package's {show(info.filename)}", UNCHANGED)
 
 
 def _check_version_metadata(
@@ -352,8 +342,8 @@ def _check_version_metadata(
 ) -> None:
     def disagree(field: str, found: object, expected: object) -> InvalidPackage:
         return InvalidPackage(
-            f"The package was modified: version.json of {label} has {field} {_show(found)} but the manifest "
-            f"says {_show(expected)}. {_UNCHANGED}"
+            f"The package was modified: version.json of {label} has {field} {show(found)} but the manifest "
+            f"says {show(expected)}. {UNCHANGED}"
         )
 
     for field, expected in (("folder", folder), ("service", service), ("version", version)):
@@ -384,7 +374,7 @@ def _check_version_metadata(
             raise disagree(f"{field}.sha256", sha, entry.sha256)
 
 
-def _check_hashes(zf: zipfile.ZipFile, files: dict[str, PackageFile]) -> None:
+def check_hashes(zf: zipfile.ZipFile, files: dict[str, PackageFile]) -> None:
     """Step 8: stream every listed member and compare its SHA-256 with the manifest."""
     for listed in files.values():
         digest = hashlib.sha256()
@@ -393,6 +383,6 @@ def _check_hashes(zf: zipfile.ZipFile, files: dict[str, PackageFile]) -> None:
                 while chunk := stream.read(CHUNK_SIZE):
                     digest.update(chunk)
         except (zipfile.BadZipFile, zlib.error, EOFError):
-            raise _corrupt(listed.path) from None
+            raise corrupt(listed.path) from None
         if digest.hexdigest() != listed.sha256:
-            raise _hash_mismatch(listed.path)
+            raise hash_mismatch(listed.path)

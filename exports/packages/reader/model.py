@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import zipfile
 from dataclasses import dataclass
 
+from tenants.naming import parse_semver
+
 CHUNK_SIZE = 1 << 20
 
-# Same rules as tenants/naming.py (copied: that module imports Django).
-SEMVER_RE = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
-
-_UPLOAD_PACKAGE = "Upload the package.zip produced by a 'migrate' export."
-_UNCHANGED = "Upload the package.zip produced by a 'migrate' export, unchanged."
-_EXPORT_AGAIN = "Export it again and upload the new package.zip."
+UPLOAD_PACKAGE = "Upload the package.zip produced by a 'migrate' export."
+UNCHANGED = "Upload the package.zip produced by a 'migrate' export, unchanged."
+EXPORT_AGAIN = "Export it again and upload the new package.zip."
 
 
 class InvalidPackage(Exception):
@@ -44,7 +42,7 @@ class PackageVersion:
 
     @property
     def semver(self) -> tuple[int, int, int]:
-        return _parse_semver(self.version)
+        return parse_semver(self.version)
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ class Package:
 # --------------------------------------------------------------------------- helpers
 
 
-def _show(value: object, limit: int = 120) -> str:
+def show(value: object, limit: int = 120) -> str:
     """A quoted, escaped, length-limited rendering of an untrusted value for messages."""
     text = repr(value) if isinstance(value, str) else repr(str(value))
     if len(text) > limit:
@@ -66,28 +64,23 @@ def _show(value: object, limit: int = 120) -> str:
     return text
 
 
-def _parse_semver(version: str) -> tuple[int, int, int] | None:
-    match = SEMVER_RE.fullmatch(version) if isinstance(version, str) else None
-    return tuple(int(part) for part in match.groups()) if match else None
-
-
-def _is_pure_directory(info: zipfile.ZipInfo) -> bool:
+def is_pure_directory(info: zipfile.ZipInfo) -> bool:
     return info.filename.endswith("/")
 
 
-def _corrupt(name: str) -> InvalidPackage:
+def corrupt(name: str) -> InvalidPackage:
     return InvalidPackage(
-        f"The package is corrupt: entry {_show(name)} is corrupt (its data does not match its "
-        f"checksum or cannot be decompressed). {_EXPORT_AGAIN}"
+        f"The package is corrupt: entry {show(name)} is corrupt (its data does not match its "
+        f"checksum or cannot be decompressed). {EXPORT_AGAIN}"
     )
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _hash_mismatch(path: str) -> InvalidPackage:
+def hash_mismatch(path: str) -> InvalidPackage:
     return InvalidPackage(
-        f"The package was modified: entry {_show(path)} does not match its SHA-256 in the manifest: "
-        f"the package was altered or damaged in transit. {_EXPORT_AGAIN}"
+        f"The package was modified: entry {show(path)} does not match its SHA-256 in the manifest: "
+        f"the package was altered or damaged in transit. {EXPORT_AGAIN}"
     )
