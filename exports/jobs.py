@@ -1,4 +1,5 @@
 """RQ jobs of the `exports` queue: thin wrappers that take ids and call services."""
+import functools
 import logging
 
 from django.db import DatabaseError, connection as db_connection
@@ -8,11 +9,27 @@ from exports.building import export_job_package
 from exports.packages.writer import EntryChanged, PackageTooLarge, PackagingStopped
 from exports.import_services import import_job_fail, import_job_run, import_job_start
 from exports.services import export_job_fail, export_job_start, export_job_time_out
+from sparkexport.snapshots import flush_pending
 from sparkexport.storage import STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 
 
+def _ends_with_tokens_flushed(run):
+    """A work horse ends with os._exit (no atexit): token replacements Redis refused during
+    the job get their last try before it does."""
+
+    @functools.wraps(run)
+    def wrapped(*args, **kwargs):
+        try:
+            return run(*args, **kwargs)
+        finally:
+            flush_pending()
+
+    return wrapped
+
+
+@_ends_with_tokens_flushed
 def run_export_job(job_id: str, on_entry=None) -> None:
     """Package one export job; the row always ends in a terminal state, with the reason."""
     job = export_job_start(job_id)
@@ -65,6 +82,7 @@ def on_export_job_failure(job, connection, exc_type, exc_value, traceback) -> No
     export_job_fail(job.id, "WORKER_LOST", f"The worker running this export stopped ({reason}).")
 
 
+@_ends_with_tokens_flushed
 def run_import_job(job_id: str) -> None:
     """Apply one import job all or nothing; the row always ends in a terminal state."""
     job = import_job_start(job_id)

@@ -245,11 +245,23 @@ class UserAccessAdmin(UserAdmin):
     """Django's user admin, saying what deactivating a user does to their OAuth clients."""
 
     def save_model(self, request, obj, form, change):
-        if not change or obj.is_active:
+        if not (change and "is_active" in form.changed_data and not obj.is_active):
             return super().save_model(request, obj, form, change)
         clients = OAuthClient.objects.filter(user=obj)
         with AccessRevokedMessage(request, clients, f"user {obj} is inactive"):
             super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, type(obj).objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            clients = OAuthClient.objects.filter(user=user)
+            names = ", ".join(f"{c.application.name} ({c.tenant})" for c in clients.select_related("application", "tenant"))
+            tokens = AccessToken.objects.filter(application__tenant_client__in=clients).count()
+            user.delete()
+            if names:
+                messages.warning(request, f"User {user} deleted with their OAuth client(s) {names} and {tokens} bearer token(s).")
 
 
 # --- Catalog --------------------------------------------------------------------------

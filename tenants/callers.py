@@ -14,8 +14,9 @@ class Caller:
     user: object = None
     api_key: ApiKey | None = None
     is_supervisor: bool = False
-    credential: str = ""  # for the audit trail: which key, client or session acted
-    # Which credential acted, as tenants.credentials names it ("key:12", "client:7",
-    # "session:3"); empty for an operator's command. Idempotency-Keys and signed links
-    # belong to it.
+    # For people: which key, client or session acted, as the audit trail shows it.
+    credential: str = ""
+    # For the code: the same credential as tenants.credentials names it ("key:12", "client:7",
+    # "session:3.<hash>"); empty for an operator's command. Idempotency-Keys, rate limits and
+    # signed links belong to it.
     credential_id: str = ""

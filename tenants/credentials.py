@@ -4,17 +4,26 @@ admin sessions, applied to every request and every signed download link.
 An OAuth client acts as a user: it is refused as soon as that user is inactive or no longer
 a member of the client's tenant (a deleted user takes the client with it).
 """
+import hmac
+
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from tenants.models import ApiKey, Group, Membership, OAuthClient
+from tenants.models import ApiKey, Group, Membership, OAuthClient, Permission
 
 KEY, CLIENT, SESSION = "key", "client", "session"
+SESSION_HASH_CHARS = 16
 
 
 def credential_id(kind: str, pk) -> str:
     """The stable name of one credential: what Idempotency-Keys and signed links are bound to."""
     return f"{kind}:{pk}"
+
+
+def session_credential_id(user) -> str:
+    """An admin user's sessions as one credential: the user and their session auth hash,
+    which a password change replaces (ending every session of theirs, and their links)."""
+    return credential_id(SESSION, f"{user.pk}.{user.get_session_auth_hash()[:SESSION_HASH_CHARS]}")
 
 
 def with_membership_group(queryset: QuerySet, client_path: str = "") -> QuerySet:
@@ -47,25 +56,34 @@ def oauth_client_get_live(application_id: int, tenant_slug: str | None = None) -
     return client, oauth_client_refusal(client, client.membership_group)
 
 
-def _session_is_live(tenant_slug: str, user_pk: str) -> bool:
+def _session_is_live(tenant_slug: str, ident: str) -> bool:
+    user_pk, _, auth_hash = ident.partition(".")
+    if not user_pk.isdigit():
+        return False
     user = get_user_model().objects.filter(pk=user_pk, is_active=True, is_staff=True).first()
-    if user is None:
+    if user is None or not hmac.compare_digest(user.get_session_auth_hash()[:SESSION_HASH_CHARS], auth_hash):
         return False
     return user.is_superuser or Membership.objects.filter(
         user=user, tenant__slug=tenant_slug, group=Group.SUPERVISOR
     ).exists()
 
 
+def _key_is_live(tenant_slug: str, pk: str) -> bool:
+    api_key = ApiKey.objects.filter(pk=pk, tenant__slug=tenant_slug, revoked_at__isnull=True).first()
+    return api_key is not None and api_key.allows(Permission.EXPORTS)
+
+
 def credential_is_live(tenant_slug: str, credential: str) -> bool:
-    """Whether the named credential may still act in the tenant (one or two indexed queries)."""
-    kind, _, pk = credential.partition(":")
-    if not pk.isdigit():
+    """Whether the named credential may still act in the tenant, and download its packages
+    (one or two indexed queries)."""
+    kind, _, ident = credential.partition(":")
+    if kind == SESSION:
+        return _session_is_live(tenant_slug, ident)
+    if not ident.isdigit():
         return False
     if kind == KEY:
-        return ApiKey.objects.filter(pk=pk, tenant__slug=tenant_slug, revoked_at__isnull=True).exists()
+        return _key_is_live(tenant_slug, ident)
     if kind == CLIENT:
-        client, refusal = oauth_client_get_live(int(pk), tenant_slug)
+        client, refusal = oauth_client_get_live(int(ident), tenant_slug)
         return client is not None and refusal is None
-    if kind == SESSION:
-        return _session_is_live(tenant_slug, pk)
     return False

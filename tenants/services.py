@@ -250,5 +250,5 @@ def apikey_revoke_matching(*, tenant: Tenant, name: str | None = None, prefix: s
     keys = list(keys.filter(name=name) if name else keys.filter(prefix=prefix))
     if not keys:
         raise NotFound(f"Tenant '{tenant.slug}' has no live API key {'named ' + repr(name) if name else 'with prefix ' + repr(prefix)}.")
-    ApiKey.objects.filter(pk__in=[key.pk for key in keys]).update(revoked_at=timezone.now())
+    ApiKey.objects.filter(pk__in=[key.pk for key in keys], revoked_at__isnull=True).update(revoked_at=timezone.now())
     return keys

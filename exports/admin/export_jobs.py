@@ -23,7 +23,7 @@ from exports.maintenance import export_package_delete
 from exports.models import ExportJob, JobStatus
 from exports.services import export_job_cancel, export_job_rerun
 from tenants.admin_scope import TenantScopedAdmin, supervised_tenants
-from tenants.credentials import SESSION, credential_id
+from tenants.credentials import session_credential_id
 
 
 @admin.register(ExportJob)
@@ -152,7 +152,7 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
         if job.status != JobStatus.CLOSED or not job.package:
             raise Http404(f"Export job {job.pk} has no package to download.")
         return HttpResponseRedirect(
-            download_path(job.tenant.slug, job.pk, job.file_name, credential_id(SESSION, request.user.pk))
+            download_path(job.tenant.slug, job.pk, job.file_name, session_credential_id(request.user))
         )
 
     # --- deleting the stored package (beside cancel and re-run of JobActions) ----------

@@ -18,7 +18,7 @@ from exports.models import AuditEvent, ExportJob, ImportJob, JobStatus
 from exports.references import parse_uuid
 from sparkexport.errors import ApplicationError
 from tenants.callers import Caller
-from tenants.credentials import SESSION, credential_id
+from tenants.credentials import session_credential_id
 
 STATUS_COLOURS = {
     JobStatus.CLOSED: "#2e7d32",
@@ -42,7 +42,7 @@ def admin_caller(request, job: ExportJob | ImportJob) -> Caller:
         label=request.user.get_username(),
         user=request.user,
         is_supervisor=True,
-        credential_id=credential_id(SESSION, request.user.pk),
+        credential_id=session_credential_id(request.user),
     )
 
 

@@ -15,7 +15,8 @@ def _superuser_only(view, *, token_auth: bool):
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        if not request.user.is_superuser:
+        # Anonymous visitors go on to the admin's own login redirect (or the token check).
+        if request.user.is_authenticated and not request.user.is_superuser:
             if not token_auth:
                 raise PermissionDenied
             request.user = AnonymousUser()
@@ -28,6 +29,12 @@ class OperatorQueueAdmin(QueueAdmin):
     """django-rq's admin dashboard for superusers only: it lists and acts on every tenant's jobs."""
 
     token_views = {"django_rq_home_json", "django_rq_metrics"}  # their own API-token auth
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
 
     def get_urls(self):
         patterns = super().get_urls()

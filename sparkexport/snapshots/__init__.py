@@ -24,6 +24,7 @@ from sparkexport.snapshots.store import CREDENTIAL_MAX_AGE, SnapshotStore, store
 from sparkexport.snapshots.tokens import (
     TOKEN_PREFIX,
     current_tokens,
+    flush_pending,
     reads_enabled,
     scopes_changed,
     tokens_start,
@@ -35,6 +36,7 @@ __all__ = [
     "SnapshotStore",
     "TOKEN_PREFIX",
     "current_tokens",
+    "flush_pending",
     "reads_enabled",
     "scopes_changed",
     "store",

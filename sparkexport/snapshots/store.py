@@ -1,4 +1,5 @@
 """The snapshots of one process: bounded by weight, fair between tenants, never too old."""
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -72,6 +73,10 @@ class SnapshotStore:
                 else:
                     self._remove(next(iter(self._entries)))
 
+    def put_credential(self, key, tokens: tuple, value, *, born: float, owner: str = "") -> None:
+        """Keep a credential: at most CREDENTIAL_MAX_AGE, whatever its caller or the settings say."""
+        self.put(key, tokens, value, born=born, max_age=CREDENTIAL_MAX_AGE, owner=owner)
+
     def _remove(self, key) -> None:
         entry = self._entries.pop(key, None)
         if entry is None:
@@ -92,3 +97,5 @@ class SnapshotStore:
 
 
 store = SnapshotStore()
+# A lock held by another thread of the parent at a fork would never be released in the child.
+os.register_at_fork(after_in_child=lambda: setattr(store, "_lock", threading.Lock()))

@@ -2,16 +2,17 @@
 
 Reads: each process mirrors the tokens it has read (TokenMirror); Redis pushes it an
 invalidation whenever one changes, so checking a snapshot costs no round trip while nothing
-changed. Every token the mirror hands out is prefixed with the run id of the Redis instance
-it came from: a Redis restarted empty, restored from an older dump or replaced by a promoted
-replica has another run id, so no snapshot tagged before can match again, whatever token
-values it brings back; the mirror forgets everything when its connection drops.
+changed. Every token the mirror hands out is prefixed with the run id and replication id of
+the Redis instance it came from: a Redis restarted empty, restored from an older dump or
+replaced by a promoted replica has other ids, so no snapshot tagged before can match again,
+whatever token values it brings back; the mirror forgets everything when its connection drops.
 
-Writes: a write replaces the scope's token right away (for readers in its transaction) and
-again at commit. A write never skips this because reads failed: reads and writes have
-breakers of their own. A replacement that Redis refuses at commit is retried by this process
-every second until Redis takes it; until then other processes are bounded by the age limits
-of their snapshots (snapshots/store.py).
+Writes: a write replaces its scopes' tokens right away (for readers in its own transaction,
+and so that what was kept before it is dropped even if the commit's replacement were lost) and
+again once at commit, always: a write never skips this because reads failed, and the commit's attempt
+does not wait for the write breaker. What Redis refuses then is retried by this process every
+second until it lands (and by an RQ job or a command before it ends); until then other
+processes are bounded by the age limits of their snapshots (snapshots/store.py).
 """
 import atexit
 import logging
@@ -94,11 +95,19 @@ def _redis() -> redis.Redis:
         return _clients[url]
 
 
-def _run_id(info: bytes | str) -> str:
-    for line in _text(info).splitlines():
-        if line.startswith("run_id:"):
-            return line.partition(":")[2].strip()
-    raise redis.ResponseError("INFO server gave no run_id")
+INSTANCE_INFO = (("INFO", "server"), ("INFO", "replication"))
+
+
+def _instance_id(server_info, replication_info) -> str:
+    """The run id of the Redis process and the id of its replication history: a restart, a
+    restore from a dump, a promoted replica or a full resync changes one of them."""
+    fields = {}
+    for line in f"{_text(server_info)}\n{_text(replication_info)}".splitlines():
+        name, _, value = line.partition(":")
+        fields[name] = value.strip()
+    if not fields.get("run_id"):
+        raise redis.ResponseError("INFO server gave no run_id")
+    return f"{fields['run_id']}.{fields.get('master_replid', '')[:12]}"
 
 
 class TokenMirror:
@@ -112,7 +121,7 @@ class TokenMirror:
     an earlier change is always applied before a value read after it is stored. Only tokens
     that exist are kept. If the connection fails, everything it mirrored is forgotten; if
     the server refuses tracking (some proxies do), each request reads its tokens and the
-    server's run id with one pipelined round trip instead.
+    server's ids with one pipelined round trip instead.
     """
 
     MAX_TOKENS = 100_000
@@ -123,7 +132,7 @@ class TokenMirror:
         self._connection = None
         self._owner = None  # (process id, Redis URL) the connection belongs to
         self._tracking = False
-        self._run_id = ""
+        self._instance = ""  # the run id and replication id of the Redis it mirrors
         self._checked_at = 0.0
         self._known: dict[str, str] = {}
 
@@ -156,14 +165,14 @@ class TokenMirror:
 
     def _read_untracked(self, connection, scopes):
         connection.send_packed_command(
-            connection.pack_commands([("INFO", "server"), ("MGET", *(TOKEN_PREFIX + scope for scope in scopes))])
+            connection.pack_commands([*INSTANCE_INFO, ("MGET", *(TOKEN_PREFIX + scope for scope in scopes))])
         )
-        self._run_id = _run_id(connection.read_response())
+        self._instance = _instance_id(connection.read_response(), connection.read_response())
         values = connection.read_response()
         return {scope: self._tagged(_text(value) if value is not None else None) for scope, value in zip(scopes, values)}
 
     def _tagged(self, token: str | None) -> str | None:
-        return f"{self._run_id}/{token}" if token is not None else None
+        return f"{self._instance}/{token}" if token is not None else None
 
     def _command(self, connection, *args):
         connection.send_command(*args)
@@ -188,8 +197,8 @@ class TokenMirror:
         connection.connect()
         connection._parser.set_invalidation_push_handler(self._invalidated)
         # The instance this connection reaches, for its whole life: a server that restarts
-        # or fails over closes it, and the next connection reads the new run id.
-        self._run_id = _run_id(self._command(connection, "INFO", "server"))
+        # or fails over closes it, and the next connection reads the new ids.
+        self._instance = _instance_id(*(self._command(connection, *command) for command in INSTANCE_INFO))
         try:
             self._command(connection, *self.TRACKING)
             self._tracking = True
@@ -209,7 +218,7 @@ class TokenMirror:
 
     def _disconnect(self) -> None:
         self._known.clear()
-        self._run_id = ""
+        self._instance = ""
         if self._connection is not None:
             self._connection.disconnect()
         self._connection = self._owner = None
@@ -292,17 +301,47 @@ pending = PendingReplacements()
 atexit.register(pending.flush)
 
 
-def _replace(scopes: tuple[str, ...], *, at_commit: bool) -> None:
-    """Replace the tokens now. What fails, or waits for the write breaker, is left to the
-    replacement at commit, and what that cannot write to the retry thread."""
-    if not write_breaker.is_open():
-        try:
-            _write(scopes)
-            return
-        except Exception as exc:  # a write never fails for the snapshots of others
-            write_breaker.trip(exc)
-    if at_commit:
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn worker, RQ work horse) starts with fresh locks: one held by
+    another thread of the parent at the fork would never be released. Its mirror connection
+    is the parent's, so it is dropped; the retry thread did not survive the fork."""
+    global _clients_lock
+    _clients_lock = threading.Lock()
+    _clients.clear()
+    _mirror._lock = threading.Lock()
+    _mirror._connection = _mirror._owner = None
+    _mirror._known.clear()
+    pending._lock = threading.Lock()
+    pending._thread_pid = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _replace_now(scopes) -> None:
+    """Before commit: a first replacement, skipped while writes are failing (commit's follows)."""
+    if write_breaker.is_open():
+        return
+    try:
+        _write(scopes)
+    except Exception as exc:  # a write never fails for the snapshots of others
+        write_breaker.trip(exc)
+
+
+def _replace_at_commit(scopes) -> None:
+    """After commit: always tried; what Redis refuses goes to the retry thread."""
+    try:
+        _write(scopes)
+    except Exception as exc:
+        write_breaker.trip(exc)
         pending.add(scopes)
+    else:
+        write_breaker.close()
+
+
+def flush_pending() -> None:
+    """Give pending replacements a last try (a process about to end without atexit)."""
+    pending.flush()
 
 
 def tokens_start(scopes: list[str]) -> None:
@@ -330,16 +369,15 @@ def scopes_changed(*scopes: str, using: str = "default") -> None:
         return
     connection = transaction.get_connection(using)
     if not connection.in_atomic_block:
-        _replace(scopes, at_commit=True)
+        _replace_at_commit(scopes)
         return
-    _replace(scopes, at_commit=False)
+    _replace_now(scopes)
     # One replacement per scope at commit, however many rows the transaction wrote. Django
     # starts a new run_on_commit list at every commit or rollback, so a set tied to the
     # current list never outlives its transaction.
     hooks, pending_scopes = getattr(connection, "_snapshot_scopes_pending", (None, None))
-    if hooks is connection.run_on_commit:
-        pending_scopes.update(scopes)
-        return
-    pending_scopes = set(scopes)
-    transaction.on_commit(lambda: _replace(tuple(pending_scopes), at_commit=True), using=using, robust=True)
-    connection._snapshot_scopes_pending = (connection.run_on_commit, pending_scopes)
+    if hooks is not connection.run_on_commit:
+        pending_scopes = set()
+        transaction.on_commit(lambda: _replace_at_commit(tuple(pending_scopes)), using=using, robust=True)
+        connection._snapshot_scopes_pending = (connection.run_on_commit, pending_scopes)
+    pending_scopes.update(scopes)

@@ -4,8 +4,8 @@ One mechanism at the model layer, so that no service, admin action or command ha
 remember it:
 
 - `SnapshotQuerySet` (every manager of such a model, its base manager included through
-  `Meta.base_manager_name = "objects"`) covers `update()`, `bulk_create()` and
-  `bulk_update()`, which send no signal;
+  `Meta.base_manager_name = "objects"`) covers `update()` (and so `bulk_update()`, which
+  Django builds on it) and `bulk_create()`, which send no signal;
 - the model signals cover `save()` (and so `create()`, `get_or_create()`, ...), `delete()`
   of instances and querysets, and cascades: with a receiver connected, Django's deletion
   collector sends the signals for every row it deletes;
@@ -16,9 +16,12 @@ the function from those values to scope names, and the columns no snapshot shows
 of only those changes nothing). tests/security/test_snapshot_writes.py enumerates every
 model read while snapshots are built and every write kind, and fails on one not covered.
 """
+import threading
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
 from django.db.models.signals import post_save, pre_delete, pre_save
 
@@ -41,12 +44,9 @@ class Feed:
         return list(queryset.values("pk", *self.lookups))
 
     def rows_of(self, instances) -> list[dict]:
-        """The lookups' values for saved instances: from the instances when every lookup is a
-        column of their own, else from the database (one query)."""
-        instances = [instance for instance in instances if instance.pk is not None]
-        if all("__" not in lookup for lookup in self.lookups):
-            return [{"pk": i.pk, **{lookup: _column(i, lookup) for lookup in self.lookups}} for i in instances]
-        return self.rows(self.model._base_manager.filter(pk__in=[instance.pk for instance in instances]))
+        """The lookups' values of instances, from their own columns and the rows they point to
+        (read once per instance at most; a target that does not exist shows in no snapshot)."""
+        return [row for row in (_row_of(instance, self.lookups) for instance in instances) if row is not None]
 
     def changes_scopes(self, field_names) -> bool:
         return field_names is None or not set(field_names) <= self.ignored_fields
@@ -57,13 +57,23 @@ class Feed:
         return {lookup.split("__")[0] for lookup in self.lookups} - {"pk"}
 
 
-def _column(instance, lookup: str):
-    if lookup == "pk":
-        return instance.pk
-    return getattr(instance, instance._meta.get_field(lookup).attname)
+def _row_of(instance, lookups) -> dict | None:
+    row = {"pk": instance.pk}
+    for lookup in lookups:
+        *path, last = lookup.split("__")
+        value = instance
+        try:
+            for name in path:
+                value = getattr(value, name)  # a foreign key: cached, or read once
+        except ObjectDoesNotExist:
+            return None
+        row[lookup] = value.pk if last == "pk" else getattr(value, value._meta.get_field(last).attname)
+    return row
 
 
 _feeds: dict[type, Feed] = {}
+# Rows per UPDATE statement: an IN list stays well inside every backend's parameter limit.
+UPDATE_BATCH = 5_000
 
 
 def feed_of(model) -> Feed:
@@ -85,15 +95,18 @@ class SnapshotQuerySet(models.QuerySet):
         feed = feed_of(self.model)
         if not writes_enabled() or not feed.changes_scopes(kwargs):
             return super().update(**kwargs)
+        rows, updated = [], 0
         with transaction.atomic(using=self.db, savepoint=False):
-            # Lock the rows first: exactly these are updated, and no other can slip in between.
-            rows = feed.rows(self.select_for_update(of=("self",)).order_by())
-            if not rows:
-                return 0
+            # Lock the rows first, in one order: exactly these are updated, none slips in
+            # between. Through a pk subquery, so that distinct or annotated querysets lock too.
+            locked = self.model._base_manager.using(self.db).filter(pk__in=self.values("pk"))
+            rows = feed.rows(locked.select_for_update(of=("self",)).order_by("pk"))
             pks = [row["pk"] for row in rows]
-            updated = models.QuerySet.update(self.filter(pk__in=pks), **kwargs)
-            if feed.moving_fields & set(kwargs):
-                rows += feed.rows(self.model._base_manager.using(self.db).filter(pk__in=pks))
+            for start in range(0, len(pks), UPDATE_BATCH):
+                batch = pks[start : start + UPDATE_BATCH]
+                updated += models.QuerySet.update(self.filter(pk__in=batch), **kwargs)
+                if feed.moving_fields & set(kwargs):
+                    rows += feed.rows(self.model._base_manager.using(self.db).filter(pk__in=batch))
         _announce(feed, rows, self.db)
         return updated
 
@@ -104,42 +117,52 @@ class SnapshotQuerySet(models.QuerySet):
             _announce(feed, feed.rows_of(created), self.db)
         return created
 
-    def bulk_update(self, objs, fields, *args, **kwargs):
-        objs = list(objs)
-        feed = feed_of(self.model)
-        if not writes_enabled() or not feed.changes_scopes(fields):
-            return super().bulk_update(objs, fields, *args, **kwargs)
-        with transaction.atomic(using=self.db, savepoint=False):
-            before = feed.rows_of(objs) if feed.moving_fields & set(fields) else []
-            updated = super().bulk_update(objs, fields, *args, **kwargs)
-            rows = before + feed.rows_of(objs)
-        _announce(feed, rows, self.db)
-        return updated
 
-
-def _old_rows_of(sender, instance, raw=False, using=None, update_fields=None, **kwargs):
+def _old_rows_of(sender, instance, using=None, update_fields=None, **kwargs):
     """Before a save that may move the row to other scopes: remember the scopes it leaves."""
     feed = feed_of(sender)
-    if raw or instance._state.adding or not writes_enabled() or not feed.moving_fields:
+    if instance._state.adding or not writes_enabled() or not feed.moving_fields:
         return
     if update_fields is not None and not feed.moving_fields & set(update_fields):
         return
     instance._snapshot_rows_before = feed.rows(sender._base_manager.using(using).filter(pk=instance.pk))
 
 
-def _saved(sender, instance, raw=False, using=None, update_fields=None, **kwargs):
+def _saved(sender, instance, using=None, update_fields=None, **kwargs):
+    # Fixtures (`raw`) too: loaddata can overwrite rows that snapshots show.
     feed = feed_of(sender)
-    if raw or not writes_enabled() or not feed.changes_scopes(update_fields):
+    if not writes_enabled() or not feed.changes_scopes(update_fields):
         return
     rows = instance.__dict__.pop("_snapshot_rows_before", []) + feed.rows_of([instance])
     _announce(feed, rows, using)
 
 
-def _deleting(sender, instance, using=None, **kwargs):
+class _DeletionBatch(threading.local):
+    """The scopes one delete() call (its `origin`) announced so far: a cascade over a thousand
+    rows of one job announces the job's scopes once, not a thousand times."""
+
+    origin = None  # a weak reference
+    announced: set = set()
+
+    def new_scopes(self, origin, scopes: set[str]) -> set[str]:
+        if origin is None:
+            return scopes
+        if self.origin is None or self.origin() is not origin:
+            self.origin, self.announced = weakref.ref(origin), set()
+        new = scopes - self.announced
+        self.announced |= new
+        return new
+
+
+_deletion = _DeletionBatch()
+
+
+def _deleting(sender, instance, using=None, origin=None, **kwargs):
     # Before the delete: rows joined through foreign keys can still be read.
     if writes_enabled():
         feed = feed_of(sender)
-        _announce(feed, feed.rows_of([instance]), using)
+        scopes = _deletion.new_scopes(origin, feed.scopes(feed.rows_of([instance])))
+        scopes_changed(*sorted(scopes), using=using)
 
 
 def _set_null_follower(feed: Feed, foreign_key) -> Callable:

@@ -58,7 +58,7 @@ def _api_key(request, key: str) -> ApiKey | None:
     api_key = api_key_get_by_secret(key)
     if api_key is not None and api_key.tenant.slug == slug:
         if tokens:
-            request_snapshot_put(request, snapshot_key, tokens, api_key, max_age=snapshots.CREDENTIAL_MAX_AGE)
+            request_snapshot_put(request, snapshot_key, tokens, api_key, credential=True)
         else:
             request_tokens_start(request, scope)
     return api_key

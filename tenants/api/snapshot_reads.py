@@ -41,13 +41,15 @@ def request_tokens(request, *scopes: str) -> tuple | None:
     return None if None in values else values
 
 
-def request_snapshot_put(request, key, tokens: tuple, value, *, max_age: float | None = None, weight: int = 1) -> None:
+def request_snapshot_put(request, key, tokens: tuple, value, *, weight: int = 1, credential: bool = False) -> None:
     """Keep a snapshot built by this request: its age counts from the request's first token
-    read, and it belongs to the URL's tenant (for the store's fairness)."""
-    snapshots.store.put(
-        key, tokens, value, born=request.snapshot_born, max_age=max_age, weight=weight,
-        owner=request.parser_context["kwargs"]["tenant"],
-    )
+    read, and it belongs to the URL's tenant (for the store's fairness). A credential is kept
+    at most CREDENTIAL_MAX_AGE."""
+    owner = request.parser_context["kwargs"]["tenant"]
+    if credential:
+        snapshots.store.put_credential(key, tokens, value, born=request.snapshot_born, owner=owner)
+    else:
+        snapshots.store.put(key, tokens, value, born=request.snapshot_born, weight=weight, owner=owner)
 
 
 def request_tokens_start(request, *scopes: str) -> None:

@@ -304,10 +304,11 @@ def test_the_mirror_sees_every_change_made_elsewhere_at_once(settings):
     assert snapshots.current_tokens(["scope-c"]) == {"scope-c": None}
 
 
-def test_tokens_are_tagged_with_the_run_id_of_the_redis_that_holds_them(settings):
-    run_id = redis.Redis.from_url(settings.REDIS_URL).info("server")["run_id"]
+def test_tokens_are_tagged_with_the_ids_of_the_redis_that_holds_them(settings):
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    run_id, replication_id = server.info("server")["run_id"], server.info("replication")["master_replid"]
     snapshots.tokens_start(["scope-h"])
-    assert snapshots.current_tokens(["scope-h"])["scope-h"].startswith(f"{run_id}/")
+    assert snapshots.current_tokens(["scope-h"])["scope-h"].startswith(f"{run_id}.{replication_id[:12]}/")
 
 
 def test_the_mirror_forgets_everything_when_its_connection_drops(settings):

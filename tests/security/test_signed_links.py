@@ -16,7 +16,7 @@ from django.test import Client
 from exports.downloads import download_token
 from exports.models import JobStatus
 from tenants.credentials import KEY, credential_id
-from tenants.services import apikey_revoke
+from tenants.services import apikey_revoke, member_add
 from tests.security.conftest import build_world, export_job
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +124,31 @@ def test_link_stops_working_when_the_key_that_read_it_is_revoked(home):
     link = signed_link(home)
     assert Client().get(link).status_code == 200
     apikey_revoke(api_key=home.key_objects["owner"])
+    assert_refused(Client().get(link))
+
+
+def test_link_stops_working_when_the_key_loses_the_export_permission(home):
+    link = signed_link(home)
+    key = home.key_objects["owner"]
+    key.permissions = ["Spark.Imports.json"]
+    key.save()
+    assert_refused(Client().get(link))
+
+
+def test_an_admin_link_stops_when_the_supervisor_changes_password_or_loses_the_tenant(home):
+    user = member_add(tenant=home.tenant, username="sue", supervisor=True, password="first-password").user
+    session = Client()
+    session.force_login(user)
+    job = home.jobs["closed"]
+    link = session.get(f"/admin/exports/exportjob/{job.pk}/download/")["Location"]
+    assert Client().get(link).status_code == 200
+    user.set_password("second-password")
+    user.save()
+    assert_refused(Client().get(link))
+    session.force_login(user)
+    link = session.get(f"/admin/exports/exportjob/{job.pk}/download/")["Location"]
+    assert Client().get(link).status_code == 200
+    home.tenant.memberships.filter(user=user).delete()
     assert_refused(Client().get(link))
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 from django.apps import apps
+from django.core import serializers
+from django.core.management import call_command
 from django.db import connection, models
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -316,3 +318,38 @@ def test_a_write_of_only_columns_no_snapshot_shows_announces_nothing(tenant, tok
     before = token_values(scopes)
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
     assert token_values(scopes) == before
+
+
+def test_bulk_create_ignoring_conflicts_still_announces(token_values):
+    """Without ids back from the database, the scopes come from the rows' own columns."""
+    tenant = Tenant(slug="bulk-new")
+    assert_announces(token_values, {tenant_scope("bulk-new")}, lambda: Tenant.objects.bulk_create([tenant], ignore_conflicts=True))
+
+
+def test_a_fixture_load_announces(tenant, token_values, tmp_path):
+    tenant.export_api_job_limit = 4
+    fixture = tmp_path / "tenant.json"
+    fixture.write_text(serializers.serialize("json", [tenant]))
+    assert_announces(token_values, {tenant_scope(tenant.slug)}, lambda: call_command("loaddata", str(fixture), verbosity=0))
+
+
+def test_update_of_an_annotated_queryset_locks_and_announces(tenant, token_values):
+    version = ServiceVersionFactory(service__folder__tenant=tenant)
+    job = make_job(tenant, versions=[version])
+    jobs = ExportJob.objects.annotate(selected=models.Count("versions")).filter(selected__gt=0)
+    assert_announces(token_values, {job_scope(job.pk)}, lambda: jobs.update(status=JobStatus.FAILED))
+    assert ExportJob.objects.get(pk=job.pk).status == JobStatus.FAILED
+
+
+def test_a_cascade_announces_each_scope_once(tenant, settings):
+    """Deleting a job with 50 versions replaces its two tokens, not one per version row."""
+    versions = [ServiceVersionFactory(service__folder__tenant=tenant, version=f"1.{n}.0") for n in range(50)]
+    job = make_job(tenant, versions=versions)
+    server = redis.Redis.from_url(settings.REDIS_URL)
+
+    def sets() -> int:
+        return server.info("commandstats").get("cmdstat_set", {}).get("calls", 0)
+
+    before = sets()
+    job.delete()
+    assert sets() - before <= 4  # the job's scope and its tenant's, now (at commit: again)
