@@ -1,5 +1,5 @@
 """The audit trail: who created, cancelled, downloaded or re-ran each job, with which credential."""
-from exports.models import AuditEvent, ExportJob
+from exports.models import AuditEvent
 
 SIGNED_LINK = "signed download link"
 
@@ -18,7 +18,7 @@ def audit_record(*, job, action: str, caller=None) -> AuditEvent:
     """Record one action on a job; `caller` None means an anonymous signed link."""
     return AuditEvent.objects.create(
         tenant_id=job.tenant_id,
-        job_kind="export" if isinstance(job, ExportJob) else "import",
+        job_kind=job.kind,
         job_id=job.pk,
         action=action,
         actor=caller.label if caller is not None else "anonymous",

@@ -10,7 +10,7 @@ from exports.models import ExportJob, JobStatus, package_storage
 from exports.packages.contents import package_entries
 from exports.packages.writer import write_package
 from exports.packages.reuse import content_key, reusable_package
-from exports.services import export_job_complete
+from exports.lifecycle import job_close
 from sparkexport.storage import publish_local_file
 
 # How often the worker looks at the row for a cancel while it packages.
@@ -68,14 +68,7 @@ def export_job_package(job: ExportJob, on_entry=None) -> bool:
     if earlier is not None:
         for entry in entries if on_entry else ():
             on_entry(entry)
-        return export_job_complete(
-            job.pk,
-            package_name=earlier.package.name,
-            size=earlier.file_size,
-            sha256=earlier.file_hash,
-            zip_ms=int((time.monotonic() - started) * 1000),
-            content_key=key,
-        )
+        return _close(job, earlier.package.name, earlier.file_size, earlier.file_hash, started, key)
     deadline = job.started_at + timedelta(seconds=tenant.job_timeout_seconds)
     partial = work_file(job.pk)
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -92,10 +85,15 @@ def export_job_package(job: ExportJob, on_entry=None) -> bool:
         stored_name = publish_local_file(storage, str(partial), package_name(job))
     finally:
         partial.unlink(missing_ok=True)
-    zip_ms = int((time.monotonic() - started) * 1000)
-    if export_job_complete(
-        job.pk, package_name=stored_name, size=result.size, sha256=result.sha256, zip_ms=zip_ms, content_key=key
-    ):
+    if _close(job, stored_name, result.size, result.sha256, started, key):
         return True
     storage.delete(stored_name)
     return False
+
+
+def _close(job: ExportJob, package: str, size: int, sha256: str, started: float, key: str) -> bool:
+    """in_progress → closed with its package; False if the job was cancelled meanwhile."""
+    return job_close(
+        ExportJob, job.pk, package=package, file_size=size, file_hash=sha256,
+        zip_process_time_ms=int((time.monotonic() - started) * 1000), content_key=key,
+    )

@@ -10,7 +10,6 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus
-from exports.services import EXPORTS_QUEUE
 
 OUTCOMES = (JobStatus.CLOSED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CLOSED_BY_TIMEOUT)
 ACTIVE = "active"
@@ -111,7 +110,7 @@ def tenant_import_figures(tenant, now=None) -> dict:
     }
 
 
-def queue_workers(queue_name: str = EXPORTS_QUEUE) -> dict:
+def queue_workers(queue_name: str = ExportJob.queue_name) -> dict:
     """How many RQ workers listen on a queue (the exports queue by default); `embedded` in development mode."""
     if settings.EMBEDDED_QUEUE:
         return {"embedded": True, "count": None, "error": None}

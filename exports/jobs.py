@@ -1,4 +1,9 @@
-"""RQ jobs of the `exports` queue: thin wrappers that take ids and call services."""
+"""The RQ entry points, for both queues: thin wrappers that take a job id, start the job and
+call its work, so that the row always ends in a terminal state with the reason.
+
+Services enqueue these functions themselves (exports/lifecycle.py `job_enqueue`), so "find
+usages" leads here from every place a job is queued.
+"""
 import functools
 import logging
 
@@ -6,9 +11,10 @@ from django.db import DatabaseError, connection as db_connection
 from rq.timeouts import JobTimeoutException
 
 from exports.building import export_job_package
+from exports.imports.apply import import_job_run
+from exports.lifecycle import job_fail, job_start, job_time_out
+from exports.models import ExportJob, ImportJob
 from exports.packages.writer import EntryChanged, PackageTooLarge, PackagingStopped
-from exports.import_services import import_job_fail, import_job_run, import_job_start
-from exports.services import export_job_fail, export_job_start, export_job_time_out
 from sparkexport.snapshots import flush_pending
 from sparkexport.storage import STORAGE_ERRORS
 
@@ -32,7 +38,7 @@ def _ends_with_tokens_flushed(run):
 @_ends_with_tokens_flushed
 def run_export_job(job_id: str, on_entry=None) -> None:
     """Package one export job; the row always ends in a terminal state, with the reason."""
-    job = export_job_start(job_id)
+    job = job_start(ExportJob, job_id)
     if job is None:
         logger.info("export %s is no longer waiting (cancelled or gone); skipped", job_id)
         return
@@ -41,24 +47,41 @@ def run_export_job(job_id: str, on_entry=None) -> None:
         export_job_package(job, on_entry=on_entry)
     except PackagingStopped as stop:
         if stop.reason == "timeout":
-            export_job_time_out(job.pk, timeout)
+            job_time_out(ExportJob, job.pk, timeout)
         else:
             logger.info("export %s stopped: %s", job_id, stop.reason)
     except JobTimeoutException:
-        export_job_time_out(job.pk, timeout)
+        job_time_out(ExportJob, job.pk, timeout)
     except PackageTooLarge as exc:
-        export_job_fail(job.pk, "PACKAGE_TOO_LARGE", f"{exc} Export fewer versions per job.")
+        job_fail(ExportJob, job.pk, "PACKAGE_TOO_LARGE", f"{exc} Export fewer versions per job.")
     except EntryChanged as exc:
-        export_job_fail(
+        job_fail(
+            ExportJob,
             job.pk,
             "STORED_FILE_CHANGED",
             f"A stored file no longer matches its recorded SHA-256 ({exc}). "
             "Re-upload that service version.",
         )
     except STORAGE_ERRORS as exc:
-        export_job_fail(job.pk, "STORAGE_ERROR", f"Reading or writing storage failed: {exc}.")
+        job_fail(ExportJob, job.pk, "STORAGE_ERROR", f"Reading or writing storage failed: {exc}.")
     except Exception as exc:
-        export_job_fail(job.pk, "INTERNAL_ERROR", f"Packaging failed: {type(exc).__name__}: {exc}")
+        job_fail(ExportJob, job.pk, "INTERNAL_ERROR", f"Packaging failed: {type(exc).__name__}: {exc}")
+        raise
+
+
+@_ends_with_tokens_flushed
+def run_import_job(job_id: str) -> None:
+    """Apply one import job all or nothing; the row always ends in a terminal state."""
+    job = job_start(ImportJob, job_id)
+    if job is None:
+        logger.info("import %s is no longer waiting; skipped", job_id)
+        return
+    try:
+        import_job_run(job)
+    except STORAGE_ERRORS as exc:
+        job_fail(ImportJob, job.pk, "STORAGE_ERROR", f"Reading or writing storage failed ({exc}); nothing was imported.")
+    except Exception as exc:
+        job_fail(ImportJob, job.pk, "INTERNAL_ERROR", f"Import failed: {type(exc).__name__}: {exc}. Nothing was imported.")
         raise
 
 
@@ -69,37 +92,21 @@ def _drop_dead_db_connection() -> None:
         db_connection.close()
 
 
-def on_export_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
+def _on_failure(model, job, exc_type, exc_value) -> None:
     """RQ failure callback: the horse was killed, the worker died or the database went away
     mid-job (so the job could not record its own failure); record it on the row."""
     _drop_dead_db_connection()
+    undone = " Nothing was imported." if model is ImportJob else ""
     if exc_type and issubclass(exc_type, DatabaseError):
-        export_job_fail(
-            job.id, "DATABASE_ERROR", f"The database connection was lost during the export ({exc_value}). Run it again."
-        )
+        job_fail(model, job.id, "DATABASE_ERROR", f"The database connection was lost during the {model.kind} ({exc_value}). Run it again.{undone}")
         return
     reason = f"{exc_type.__name__}: {exc_value}" if exc_type else "the worker stopped"
-    export_job_fail(job.id, "WORKER_LOST", f"The worker running this export stopped ({reason}).")
+    job_fail(model, job.id, "WORKER_LOST", f"The worker running this {model.kind} stopped ({reason}).{undone}")
 
 
-@_ends_with_tokens_flushed
-def run_import_job(job_id: str) -> None:
-    """Apply one import job all or nothing; the row always ends in a terminal state."""
-    job = import_job_start(job_id)
-    if job is None:
-        logger.info("import %s is no longer waiting; skipped", job_id)
-        return
-    try:
-        import_job_run(job)
-    except STORAGE_ERRORS as exc:
-        import_job_fail(job.pk, "STORAGE_ERROR", f"Reading or writing storage failed ({exc}); nothing was imported.")
-    except Exception as exc:
-        import_job_fail(job.pk, "INTERNAL_ERROR", f"Import failed: {type(exc).__name__}: {exc}. Nothing was imported.")
-        raise
+def on_export_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    _on_failure(ExportJob, job, exc_type, exc_value)
 
 
 def on_import_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
-    """RQ failure callback for imports (killed horse, dead worker, lost database connection)."""
-    _drop_dead_db_connection()
-    reason = f"{exc_type.__name__}: {exc_value}" if exc_type else "the worker stopped"
-    import_job_fail(job.id, "WORKER_LOST", f"The worker running this import stopped ({reason}); nothing was imported.")
+    _on_failure(ImportJob, job, exc_type, exc_value)

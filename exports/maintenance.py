@@ -20,10 +20,10 @@ from rq.job import Job, JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
 from exports.building import work_file
-from exports.import_services import IMPORTS_QUEUE, import_job_discard_upload, import_job_fail
+from exports.imports.services import import_job_discard_upload
+from exports.lifecycle import job_fail, job_time_out
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
 from exports.references import parse_uuid
-from exports.services import EXPORTS_QUEUE, export_job_fail, job_time_out
 from sparkexport.storage import iter_stored_file
 
 # A job is judged only after this long, so a job that is being enqueued right now is not.
@@ -81,11 +81,11 @@ def _queue_verdict(job, queue) -> str | None:
     return None
 
 
-def _stale(model, queue_name: str, now) -> list[ReapOutcome]:
+def _stale(model, now) -> list[ReapOutcome]:
     jobs = model.objects.filter(status__in=ACTIVE_STATES).filter(
         Q(created_at__lt=now - REAP_GRACE) | Q(status=JobStatus.IN_PROGRESS)
     )
-    queue = None if settings.EMBEDDED_QUEUE else django_rq.get_queue(queue_name)
+    queue = None if settings.EMBEDDED_QUEUE else django_rq.get_queue(model.queue_name)
     if queue is not None:
         # RQ's own sweep: moves jobs of dead workers to the failed registry.
         StartedJobRegistry(queue=queue).cleanup()
@@ -104,7 +104,7 @@ def _stale(model, queue_name: str, now) -> list[ReapOutcome]:
 def stale_jobs(now=None) -> list[ReapOutcome]:
     """Active export and import jobs that will never finish: past their timeout, or lost or failed in RQ."""
     now = now or timezone.now()
-    return _stale(ExportJob, EXPORTS_QUEUE, now) + _stale(ImportJob, IMPORTS_QUEUE, now)
+    return _stale(ExportJob, now) + _stale(ImportJob, now)
 
 
 def orphan_work_files() -> list[Path]:
@@ -129,8 +129,7 @@ def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
             if outcome.status == JobStatus.CLOSED_BY_TIMEOUT:
                 job_time_out(type(job), job.pk, job.tenant.job_timeout_seconds)
             else:
-                job_fail = export_job_fail if isinstance(job, ExportJob) else import_job_fail
-                job_fail(job.pk, "WORKER_LOST", f"The job was ended by the reaper: {outcome.reason}. Run it again.")
+                job_fail(type(job), job.pk, "WORKER_LOST", f"The job was ended by the reaper: {outcome.reason}. Run it again.")
         for path in orphan_work_files():
             path.unlink(missing_ok=True)
     return outcomes

@@ -48,8 +48,48 @@ def package_storage():
     return storages["packages"]
 
 
+def visibility(caller) -> dict:
+    """Which of its tenant's jobs a caller may see, as the values their columns must have:
+    every job for a supervisor, else the jobs of its own API key or user. The one rule for
+    selectors, status documents and their snapshots."""
+    if caller.is_supervisor:
+        return {}
+    if caller.api_key is not None:
+        return {"created_by_key_id": caller.api_key.pk}
+    return {"created_by_user_id": getattr(caller.user, "pk", None)}
+
+
+def job_visible_to(job, caller) -> bool:
+    """`visibility` for a job already in memory (or anything with its columns)."""
+    return job.tenant_id == caller.tenant.pk and all(
+        getattr(job, column) == value for column, value in visibility(caller).items()
+    )
+
+
+class JobQuerySetMixin:
+    def visible_to(self, caller):
+        """The jobs of `caller`'s tenant that it may see."""
+        return self.filter(tenant=caller.tenant, **visibility(caller))
+
+
+class ExportJobQuerySet(JobQuerySetMixin, SnapshotQuerySet):
+    pass
+
+
+class ImportJobQuerySet(JobQuerySetMixin, models.QuerySet):
+    pass
+
+
 class BackgroundJob(models.Model):
-    """What export and import jobs share: who asked, when, how it went."""
+    """What export and import jobs share: who asked, when, how it went.
+
+    Each kind names itself (`kind`), its RQ queue and the tenant's limit of its jobs in
+    progress; exports/lifecycle.py moves both kinds through the same states.
+    """
+
+    kind: str
+    queue_name: str
+    job_limit_field: str
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.CREATED)
@@ -90,6 +130,10 @@ class BackgroundJob(models.Model):
 class ExportJob(BackgroundJob):
     """One export request: what was selected, how far packaging got, and the package."""
 
+    kind = "export"
+    queue_name = "exports"
+    job_limit_field = "export_api_job_limit"
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="export_jobs")
     inputs = models.JSONField(default=dict)
     file_filter = models.CharField(max_length=16, choices=FileFilter.choices)
@@ -108,7 +152,7 @@ class ExportJob(BackgroundJob):
     # Digest of every entry (path, size, SHA-256): equal keys mean byte-identical packages.
     content_key = models.CharField(max_length=64, blank=True, db_index=True)
 
-    objects = SnapshotQuerySet.as_manager()
+    objects = ExportJobQuerySet.as_manager()
 
     class Meta(BackgroundJob.Meta):
         base_manager_name = "objects"
@@ -157,6 +201,10 @@ class UpdateVersionType(models.TextChoices):
 class ImportJob(BackgroundJob):
     """One import request: the uploaded package, the plan checked at upload, and the outcome."""
 
+    kind = "import"
+    queue_name = "imports"
+    job_limit_field = "import_api_job_limit"
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="import_jobs")
     services_modify = models.JSONField(default=list)
     services_existing = models.CharField(
@@ -168,6 +216,8 @@ class ImportJob(BackgroundJob):
     upload_sha256 = models.CharField(max_length=64, blank=True)
     outputs = models.JSONField(default=dict)
     warnings = models.JSONField(default=list)
+
+    objects = ImportJobQuerySet.as_manager()
 
     class Meta(BackgroundJob.Meta):
         indexes = [models.Index(fields=["tenant", "status"], name="importjob_tenant_status")]

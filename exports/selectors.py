@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
-from exports.models import ACTIVE_STATES, ExportJob, ImportJob, VersionFilter
+from exports.models import ACTIVE_STATES, ExportJob, ImportJob, VersionFilter, job_visible_to, visibility
 from exports.references import NamedRef, ServiceIdRef, VersionIdRef, is_version_specific
 from sparkexport.errors import NotFound, Unprocessable
 from tenants.models import Folder, Service, ServiceVersion, Tenant
@@ -206,29 +206,6 @@ def _highest_matching(service: Service, ref: NamedRef, versions_of) -> ServiceVe
     return matching[-1]
 
 
-def _visible_q(caller) -> Q:
-    """Which of its tenant's jobs `caller` may see: all for supervisors, else its own."""
-    if caller.is_supervisor:
-        return Q()
-    if caller.api_key is not None:
-        return Q(created_by_key=caller.api_key)
-    return Q(created_by_user=caller.user)
-
-
-def job_visible_to(job, caller) -> bool:
-    """`_visible_q` for a job already loaded."""
-    if caller.is_supervisor:
-        return True
-    if caller.api_key is not None:
-        return job.created_by_key_id == caller.api_key.pk
-    return job.created_by_user_id == getattr(caller.user, "pk", None)
-
-
-def jobs_visible(model, caller):
-    """The jobs (export or import) `caller` may see: all of the tenant's for supervisors, else its own."""
-    return model.objects.filter(_visible_q(caller), tenant=caller.tenant)
-
-
 def _parse_job_id(job_id: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(job_id))
@@ -261,7 +238,7 @@ STATUS_VERSIONS = (
 
 def export_job_get(caller, job_id: str) -> ExportJob:
     """One visible export job with what its status document needs, or JOB_NOT_FOUND."""
-    jobs = jobs_visible(ExportJob, caller).prefetch_related(Prefetch("versions", queryset=STATUS_VERSIONS))
+    jobs = ExportJob.objects.visible_to(caller).prefetch_related(Prefetch("versions", queryset=STATUS_VERSIONS))
     job = _job_get(jobs, caller, job_id, "Export", "POST export")
     job.tenant = caller.tenant  # the visible jobs are all the caller's tenant's: no join needed
     return job
@@ -269,7 +246,7 @@ def export_job_get(caller, job_id: str) -> ExportJob:
 
 def import_job_get(caller, job_id: str) -> ImportJob:
     """One visible import job, or JOB_NOT_FOUND."""
-    jobs = jobs_visible(ImportJob, caller).select_related("tenant")
+    jobs = ImportJob.objects.visible_to(caller).select_related("tenant")
     return _job_get(jobs, caller, job_id, "Import", "POST import")
 
 
@@ -283,7 +260,7 @@ def jobs_for_tenant_status(model, caller) -> tuple[list, list, int]:
     since = timezone.now() - RECENT_WINDOW
     jobs = list(
         model.objects.filter(tenant=caller.tenant).filter(
-            Q(status__in=ACTIVE_STATES) | (_visible_q(caller) & Q(finished_at__gte=since))
+            Q(status__in=ACTIVE_STATES) | Q(finished_at__gte=since, **visibility(caller))
         )
     )
     active = [job for job in jobs if job.is_active]
@@ -297,7 +274,7 @@ def jobs_for_tenant_status(model, caller) -> tuple[list, list, int]:
 def tenant_jobs_status(model, caller) -> dict:
     """GET export/status or import/status: the caller's jobs in progress and of the past hour,
     and the tenant's limit, in Spark's shape (`in_progress_exports`, `export_api_job_limit`, ...)."""
-    kind = "export" if model is ExportJob else "import"
+    kind = model.kind
     in_progress, recent, tenant_in_progress = jobs_for_tenant_status(model, caller)
     return {
         f"in_progress_{kind}s": in_progress,

@@ -3,12 +3,12 @@
 The embedded mode exists so `make run` needs no Redis; production settings refuse it.
 """
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import django_rq
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 from rq import Callback
 
@@ -23,20 +23,19 @@ class QueueUnavailable(Exception):
     """Redis could not take the job."""
 
 
-def enqueue(
-    queue_name: str, func_path: str, *, job_id: str, timeout: int, on_failure: str | None = None
-) -> None:
-    """Queue the function at dotted path `func_path`, called with `job_id`, as RQ job `job_id`.
+def enqueue(queue_name: str, func: Callable[[str], None], *, job_id: str, timeout: int,
+            on_failure: Callable | None = None) -> None:
+    """Queue `func(job_id)` as RQ job `job_id` (a module-level function: RQ stores its path).
 
-    `on_failure` (a dotted path) runs when RQ itself fails the job: its work horse was
-    killed, or its worker died and RQ's sweep found it abandoned.
+    `on_failure` runs when RQ itself fails the job: its work horse was killed, or its worker
+    died and RQ's sweep found it abandoned.
     """
     if settings.EMBEDDED_QUEUE:
-        _embedded_executor().submit(_run_embedded, import_string(func_path), job_id)
+        _embedded_executor().submit(_run_embedded, func, job_id)
         return
     try:
         django_rq.get_queue(queue_name).enqueue(
-            func_path,
+            func,
             job_id,
             job_id=job_id,
             job_timeout=timeout,

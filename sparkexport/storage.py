@@ -3,6 +3,7 @@
 `storage.open(name, "rb")` on S3 downloads the whole object into RAM, so reads go to the
 object's body stream there; the filesystem backend streams from the file as it is.
 """
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -32,6 +33,15 @@ def open_stream(storage, name: str):
         key = storage._normalize_name(clean_name(name))
         return storage.bucket.Object(key).get()["Body"]
     return storage.open(name, "rb")
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 (hex) of a local file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def iter_stored_file(storage, name: str, chunk_size: int = 1 << 20):

@@ -1,5 +1,4 @@
 """Writes to tenants, credentials and the catalog. Management commands and the admin call these."""
-import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -11,6 +10,7 @@ from django.utils import timezone
 from oauth2_provider.models import Application
 
 from sparkexport.errors import Conflict, InvalidRequest, NotFound
+from sparkexport.storage import file_sha256
 from tenants import artifacts
 from tenants.models import (
     MB,
@@ -151,14 +151,6 @@ def oauth_client_create(
     return client, application.client_id, client_secret
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _checked_name(kind: str, name: str) -> str:
     problem = catalog_name_problem(name)
     if problem:
@@ -208,7 +200,7 @@ def service_version_add(
         compiler_version=compiler_version or ("Neuron_v1.25.0" if neuron_path else ""),
         workbook_name=workbook_name,
         workbook_size=workbook_path.stat().st_size,
-        workbook_sha256=_sha256_of(workbook_path),
+        workbook_sha256=file_sha256(workbook_path),
     )
     with open(workbook_path, "rb") as handle:
         version_obj.workbook.save(workbook_name, File(handle), save=False)
@@ -216,7 +208,7 @@ def service_version_add(
         if neuron_path is not None:
             neuron_path = Path(neuron_path)
             version_obj.neuron_size = neuron_path.stat().st_size
-            version_obj.neuron_sha256 = _sha256_of(neuron_path)
+            version_obj.neuron_sha256 = file_sha256(neuron_path)
             with open(neuron_path, "rb") as handle:
                 version_obj.neuron.save("neuron.zip", File(handle), save=False)
         exists = Conflict(

@@ -18,10 +18,10 @@ from exports.admin.jobs import (
     pretty_json,
 )
 from exports.downloads import download_path
-from exports.import_services import IMPORTS_QUEUE
 from exports.maintenance import export_package_delete
-from exports.models import ExportJob, JobStatus
-from exports.services import export_job_cancel, export_job_rerun
+from exports.models import ExportJob, ImportJob, JobStatus
+from exports.lifecycle import job_cancel
+from exports.services import export_job_rerun
 from tenants.admin_scope import TenantScopedAdmin, supervised_tenants
 from tenants.credentials import session_credential_id
 
@@ -30,7 +30,7 @@ from tenants.credentials import session_credential_id
 class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
     """Export job history and detail: cancel, re-run and delete the stored package; the dashboard."""
 
-    cancel_service = staticmethod(export_job_cancel)
+    cancel_service = staticmethod(job_cancel)
     rerun_service = staticmethod(export_job_rerun)
     job_buttons = (
         *JobActions.job_buttons,
@@ -218,7 +218,7 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
             "panels": panels,
             "outcomes": [(outcome, STATUS_COLOURS[outcome]) for outcome in dashboard.OUTCOMES],
             "workers": dashboard.queue_workers(),
-            "import_workers": dashboard.queue_workers(IMPORTS_QUEUE),
+            "import_workers": dashboard.queue_workers(ImportJob.queue_name),
             "show_rq_link": request.user.is_superuser,
         }
         return TemplateResponse(request, "admin/exports/dashboard.html", context)

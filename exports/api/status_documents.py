@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from exports.api.serializers import ExportStatusSerializer, TenantExportStatusSerializer, download_url, iso_utc
 from exports.snapshot_scopes import job_scope, tenant_jobs_scope
-from exports.models import ExportJob, elapsed_ms
-from exports.selectors import RECENT_WINDOW, export_job_get, job_visible_to, tenant_jobs_status
+from exports.models import ExportJob, elapsed_ms, job_visible_to, visibility
+from exports.selectors import RECENT_WINDOW, export_job_get, tenant_jobs_status
 from sparkexport import snapshots
 from tenants.api.snapshot_reads import request_snapshot_put, request_tokens, request_tokens_start
 from tenants.snapshot_scopes import CATALOG_SCOPE, tenant_scope
@@ -76,7 +76,7 @@ class JobStatusSnapshot:
         return 1 + len(outputs["services"]) + len(outputs["service_versions"])
 
     def visible_to(self, caller) -> bool:
-        return self.tenant_id == caller.tenant.pk and job_visible_to(self, caller)
+        return job_visible_to(self, caller)
 
     def link(self, request, job_id) -> str:
         """The caller's own signed link, served with at least 90 % of its lifetime left."""
@@ -143,21 +143,13 @@ class TenantStatusSnapshot:
         }
 
 
-def _visibility(caller) -> str:
-    if caller.is_supervisor:
-        return "all"
-    if caller.api_key is not None:
-        return f"key:{caller.api_key.pk}"
-    return f"user:{caller.user.pk}"
-
-
 def export_tenant_status_document(request) -> dict:
     """GET export/status for `request.caller`: its jobs in progress and of the past hour."""
     caller = request.caller
     slug = caller.tenant.slug
     scopes = (tenant_scope(slug), tenant_jobs_scope(slug))
     tokens = request_tokens(request, *scopes)
-    key = ("export-tenant-status", slug, _visibility(caller))
+    key = ("export-tenant-status", slug, tuple(sorted(visibility(caller).items())))
     now = timezone.now()
     snapshot = snapshots.store.get(key, tokens) if tokens else None
     if snapshot is None or (snapshot.stale_at and now >= snapshot.stale_at):

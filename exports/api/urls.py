@@ -1,7 +1,8 @@
 """Routes under /{tenant}/api/v4/."""
 from django.urls import path
 
-from exports.api import import_views, views
+from exports.api import views
+from exports.imports.api import views as import_views
 
 urlpatterns = [
     path("export", views.ExportCreateView.as_view(), name="export-create"),

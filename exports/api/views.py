@@ -18,7 +18,8 @@ from exports.audit import audit_record
 from exports.downloads import download_token_valid
 from exports.models import AuditAction, ExportJob, JobStatus, package_storage
 from exports.selectors import export_job_get
-from exports.services import export_job_cancel, export_job_create
+from exports.lifecycle import job_cancel
+from exports.services import export_job_create
 from sparkexport.errors import Conflict, Forbidden, InvalidRequest, NotFound, PackageExpired
 from tenants.api.snapshot_reads import SnapshotReadsMixin
 from tenants.api.tenancy import IsTenantCaller
@@ -111,7 +112,7 @@ class ExportCancelView(TenantExportAPIView):
     def patch(self, request, tenant, job_id):
         job = export_job_get(request.caller, job_id)
         CancelRequestSerializer(data=request.data).is_valid(raise_exception=True)
-        export_job_cancel(job, caller=request.caller)
+        job_cancel(job, caller=request.caller)
         return self.status_document(export_job_get(request.caller, job_id))
 
 

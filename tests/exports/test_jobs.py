@@ -15,7 +15,7 @@ from exports.building import export_job_package
 from exports.maintenance import export_package_delete
 from exports.models import ExportJob, JobStatus
 from exports.packages.writer import PackagingStopped
-from exports.services import export_job_cancel, export_job_start
+from exports.lifecycle import job_cancel, job_start
 from tenants.callers import Caller
 from tests.factories import ServiceVersionFactory
 
@@ -142,8 +142,8 @@ def test_a_job_cancelled_before_it_runs_is_skipped(api, catalog, redis_queue, dj
 
 def test_cancel_during_packaging_stops_before_the_next_entry_and_leaves_no_file(api, catalog, redis_queue, django_capture_on_commit_callbacks):
     job_id = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["pricing"]}})
-    job = export_job_start(job_id)
-    export_job_cancel(job, caller=Caller(tenant=job.tenant, label="operator", is_supervisor=True))
+    job = job_start(ExportJob, job_id)
+    job_cancel(job, caller=Caller(tenant=job.tenant, label="operator", is_supervisor=True))
 
     with pytest.raises(PackagingStopped) as stopped:
         export_job_package(job)

@@ -14,7 +14,8 @@ from rq import Callback, SimpleWorker
 from exports.building import work_file
 from exports.maintenance import REAP_GRACE, export_package_delete
 from exports.models import ExportJob, ImportJob, JobStatus
-from exports.services import export_job_start
+from exports.lifecycle import job_start
+
 from tests.factories import ServiceVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +60,7 @@ def closed_job(api, catalog, redis_queue, django_capture_on_commit_callbacks):
 
 def test_reap_ends_a_job_that_outran_its_timeout_and_removes_its_partial_file(api, catalog, redis_queue, django_capture_on_commit_callbacks):
     job_id = post_export(api, django_capture_on_commit_callbacks)
-    export_job_start(job_id)
+    job_start(ExportJob, job_id)
     age(job_id, minutes=20)
     work_file(job_id).parent.mkdir(parents=True, exist_ok=True)
     work_file(job_id).write_bytes(b"partial")
@@ -119,7 +120,7 @@ def test_reap_fails_a_job_that_rq_failed(api, catalog, redis_queue, django_captu
 
 def test_rq_failure_callback_records_the_failure_on_the_row(api, catalog, redis_queue, django_capture_on_commit_callbacks):
     job_id = post_export(api, django_capture_on_commit_callbacks)
-    export_job_start(job_id)
+    job_start(ExportJob, job_id)
     redis_queue.empty()
     redis_queue.enqueue("json.loads", "x", job_id=job_id, on_failure=Callback("exports.jobs.on_export_job_failure"))
 

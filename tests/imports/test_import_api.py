@@ -13,7 +13,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from exports.import_services import import_job_cancel, import_job_rerun, import_job_run, import_job_start
+from exports.imports.apply import import_job_run
+from exports.imports.services import import_job_rerun
+from exports.lifecycle import job_cancel, job_start
 from exports.models import ImportJob, JobStatus
 from sparkexport.errors import Conflict
 from tenants.callers import Caller
@@ -267,7 +269,7 @@ def test_a_failure_half_way_leaves_nothing_behind(source, dest, tenant, other_te
 def test_cancelled_before_it_runs_the_import_is_skipped(source, dest, other_tenant, django_capture_on_commit_callbacks):
     response = post_import(dest, django_capture_on_commit_callbacks, source, {"inputs": modify(("claims/triage", None))})
     job = ImportJob.objects.get(pk=response.json()["id"])
-    import_job_cancel(job, caller=Caller(tenant=job.tenant, label="sue", is_supervisor=True))
+    job_cancel(job, caller=Caller(tenant=job.tenant, label="sue", is_supervisor=True))
     before = catalog_state(other_tenant)
 
     run_workers()
@@ -275,14 +277,14 @@ def test_cancelled_before_it_runs_the_import_is_skipped(source, dest, other_tena
     assert ImportJob.objects.get(pk=job.pk).status == JobStatus.CANCELLED
     assert catalog_state(other_tenant) == before
     with pytest.raises(Conflict):
-        import_job_cancel(job, caller=Caller(tenant=job.tenant, label="sue", is_supervisor=True))
+        job_cancel(job, caller=Caller(tenant=job.tenant, label="sue", is_supervisor=True))
 
 
 def test_a_cancel_while_applying_rolls_the_whole_import_back(source, dest, other_tenant, django_capture_on_commit_callbacks):
     response = post_import(dest, django_capture_on_commit_callbacks, source, {"inputs": modify(("claims/triage", None), ("pricing/quote", None))})
     before = catalog_state(other_tenant)
-    job = import_job_start(response.json()["id"])
-    import_job_cancel(job, caller=Caller(tenant=job.tenant, label="sue", is_supervisor=True))  # lands before the worker's transaction closes the job
+    job = job_start(ImportJob, response.json()["id"])
+    job_cancel(job, caller=Caller(tenant=job.tenant, label="sue", is_supervisor=True))  # lands before the worker's transaction closes the job
 
     import_job_run(job)
 

@@ -3,7 +3,7 @@ from django.core.management.base import CommandError
 
 from exports.jobs import run_import_job
 from exports.models import JobStatus, ServicesExisting, UpdateVersionType
-from exports.import_services import import_job_create
+from exports.imports.services import import_job_create
 from exports.selectors import import_job_get
 from tenants.callers import Caller
 from tenants.management.base import ServiceCommand

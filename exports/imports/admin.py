@@ -3,7 +3,8 @@
 from django.contrib import admin
 
 from exports.admin.jobs import JOB_IDENTITY, JobActions, JobColumns, pretty_json
-from exports.import_services import import_job_cancel, import_job_rerun
+from exports.imports.services import import_job_rerun
+from exports.lifecycle import job_cancel
 from exports.models import ImportJob
 from tenants.admin_scope import TenantScopedAdmin
 
@@ -12,7 +13,7 @@ from tenants.admin_scope import TenantScopedAdmin
 class ImportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
     """Import job history and detail, with cancel and re-run (of the kept upload) like exports."""
 
-    cancel_service = staticmethod(import_job_cancel)
+    cancel_service = staticmethod(job_cancel)
     rerun_service = staticmethod(import_job_rerun)
 
     list_display = (

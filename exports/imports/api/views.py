@@ -4,13 +4,13 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exports.api.import_serializers import (
+from exports.imports.api.serializers import (
     ImportStatusSerializer,
     ImportUploadSerializer,
     TenantImportStatusSerializer,
 )
 from exports.api.views import IDEMPOTENCY_KEY, errors, idempotency_key
-from exports.import_services import import_job_create
+from exports.imports.services import import_job_create
 from exports.models import ImportJob
 from exports.selectors import import_job_get, tenant_jobs_status
 from tenants.api.tenancy import IsTenantCaller

@@ -1,0 +1,143 @@
+"""Import job services: check an upload and plan it, then queue the import (or answer a dry
+run); re-run one. The worker applies it (exports/imports/apply.py); its states are the
+lifecycle's (exports/lifecycle.py)."""
+import logging
+import os
+
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from exports.audit import audit_record
+from exports.imports.plan import PlannedService, import_plan_build, plan_outputs
+from exports.imports.upload import upload_read, upload_size_check
+from exports.jobs import on_import_job_failure, run_import_job
+from exports.lifecycle import creator_fields, idempotent_job, job_enqueue, job_limit_check, request_fingerprint
+from exports.models import AuditAction, ImportJob, JobStatus, package_storage
+from exports.packages.reader import Package
+from sparkexport import queue
+from sparkexport.errors import Conflict
+from sparkexport.storage import file_sha256, local_path, uploaded_file_path
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+def import_job_create(
+    *,
+    caller,
+    upload,
+    services_modify: list[dict],
+    services_existing: str,
+    source_system: str | None = None,
+    correlation_id: str | None = None,
+    dry_run: bool = False,
+    enqueue: bool = True,
+    idempotency_key: str = "",
+) -> ImportJob:
+    """Check the upload and the plan, then queue the import (or, for a dry run, just answer the plan).
+
+    A retry carrying the same `idempotency_key`, request and file gets the first job back.
+    With enqueue=False the caller runs the job itself (the import_run command).
+    """
+    tenant = caller.tenant
+    upload_size_check(tenant, upload.size)
+    options = {"services_modify": services_modify, "services_existing": services_existing,
+               "source_system": source_system, "correlation_id": correlation_id}
+    with uploaded_file_path(upload) as path:
+        upload_sha256 = file_sha256(path)
+        fingerprint = request_fingerprint({**options, "dry_run": dry_run, "upload_sha256": upload_sha256})
+        if earlier := idempotent_job(ImportJob, caller, idempotency_key, fingerprint):
+            return earlier
+        package = upload_read(path, tenant)
+        plan = import_plan_build(tenant=tenant, package=package, services_modify=services_modify, services_existing=services_existing)
+        fields = {
+            **options,
+            **creator_fields(caller, idempotency_key, fingerprint),
+            "tenant": tenant,
+            "upload_size": upload.size,
+            "upload_sha256": upload_sha256,
+            "outputs": plan_outputs(plan),
+            "warnings": _unselected_warnings(package, plan),
+        }
+        try:
+            job = _dry_run(fields) if dry_run else _create_and_queue(caller, fields, path, enqueue)
+        except IntegrityError:
+            # A simultaneous retry with the same Idempotency-Key won the insert.
+            if earlier := idempotent_job(ImportJob, caller, idempotency_key, fingerprint):
+                return earlier
+            raise
+    audit_record(job=job, action=AuditAction.CREATED, caller=caller)
+    return job
+
+
+def _dry_run(fields: dict) -> ImportJob:
+    """A dry run is a job closed at once, its outputs the plan; nothing is queued or written."""
+    now = timezone.now()
+    return ImportJob.objects.create(**fields, dry_run=True, status=JobStatus.CLOSED, started_at=now, finished_at=now)
+
+
+def _unselected_warnings(package: Package, plan: list[PlannedService]) -> list[dict]:
+    selected = {(item.source_folder, item.source_service) for item in plan}
+    left_out = sorted({f"{v.folder}/{v.service}" for v in package.versions} - {f"{f}/{s}" for f, s in selected})
+    return [
+        {"code": "SERVICE_NOT_SELECTED", "message": f"{uri} is in the package but not in services_modify, so it was not imported."}
+        for uri in left_out
+    ]
+
+
+def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> ImportJob:
+    tenant = caller.tenant
+    storage = package_storage()
+    stored_name = None
+    try:
+        with transaction.atomic():
+            locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+            # A retry that waited for the lock finds the job its twin just created.
+            if earlier := idempotent_job(ImportJob, caller, fields["idempotency_key"], fields["request_fingerprint"]):
+                return earlier
+            job_limit_check(ImportJob, locked)
+            job = ImportJob.objects.create(**{**fields, "tenant": locked})
+            with open(path, "rb") as handle:
+                stored_name = storage.save(f"imports/{tenant.slug}/{job.pk}.zip", File(handle))
+            ImportJob.objects.filter(pk=job.pk).update(upload=stored_name)
+            if enqueue:
+                transaction.on_commit(lambda: job_enqueue(job, run_import_job, on_import_job_failure))
+    except queue.QueueUnavailable:
+        import_job_discard_upload(job)
+        raise queue.unavailable_error() from None
+    except BaseException:
+        if stored_name:  # the row was rolled back with it
+            storage.delete(stored_name)
+        raise
+    job.refresh_from_db()
+    logger.info("import %s created by %s in %s", job.pk, job.created_by, tenant)
+    return job
+
+
+def import_job_discard_upload(job: ImportJob) -> None:
+    """Delete the stored upload of a job (past retention, or when it could not be queued)."""
+    name = ImportJob.objects.filter(pk=job.pk).values_list("upload", flat=True).first()
+    if name:
+        package_storage().delete(name)
+        ImportJob.objects.filter(pk=job.pk).update(upload="")
+
+
+def import_job_rerun(job: ImportJob, *, caller) -> ImportJob:
+    """A new import of the same stored upload with the same request, through the same checks."""
+    if not job.upload or not package_storage().exists(job.upload.name):
+        raise Conflict(
+            f"Import job {job.pk} kept no upload (a dry run, or purged after the retention "
+            "period); upload the package again.",
+            code="UPLOAD_EXPIRED",
+        )
+    audit_record(job=job, action=AuditAction.RERUN, caller=caller)
+    with local_path(package_storage(), job.upload.name) as path, open(path, "rb") as handle:
+        return import_job_create(
+            caller=caller,
+            upload=File(handle, name=os.path.basename(path)),
+            services_modify=job.services_modify,
+            services_existing=job.services_existing,
+            source_system=job.source_system,
+            correlation_id=job.correlation_id,
+        )

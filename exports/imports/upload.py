@@ -1,0 +1,25 @@
+"""The uploaded package: within the tenant's limit, its digest, and read completely."""
+from exports.packages.reader import InvalidPackage, Package, read_package
+from sparkexport.errors import PayloadTooLarge, Unprocessable
+from tenants.models import MB, Tenant
+
+# The package's members may be at most this much larger, uncompressed, than the upload.
+UNCOMPRESSED_FACTOR = 4
+
+
+def upload_size_check(tenant: Tenant, size: int) -> None:
+    if size > tenant.max_package_bytes:
+        raise PayloadTooLarge(
+            f"The uploaded file size of {size / MB:.1f} MB exceeds the upload limit of "
+            f"{tenant.max_package_bytes / MB:.0f} MB. Export fewer services per package.",
+            code="EXCEEDED_FILE_SIZE",
+            details={"size_bytes": size, "limit_bytes": tenant.max_package_bytes},
+        )
+
+
+def upload_read(path: str, tenant: Tenant) -> Package:
+    """The package at `path`, checked completely (exports/packages/reader/), or INVALID_IMPORT_ZIP."""
+    try:
+        return read_package(path, max_uncompressed_bytes=tenant.max_package_bytes * UNCOMPRESSED_FACTOR)
+    except InvalidPackage as exc:
+        raise Unprocessable(str(exc), code="INVALID_IMPORT_ZIP") from None

@@ -1,0 +1,152 @@
+"""One lifecycle for export and import jobs: created → in_progress → a terminal state.
+
+Every state change is a compare-and-set update of the row (`filter(status__in=...).update()`),
+so a cancel racing the worker can never be overwritten by it; the row is the truth, never
+Redis. The job's kind, queue and limit are attributes of its model (exports/models.py), so
+nothing here asks which kind it has. RQ entry points are passed as callables (exports/jobs.py).
+"""
+import hashlib
+import json
+import logging
+
+from django.utils import timezone
+
+from exports.audit import audit_record
+from exports.models import ACTIVE_STATES, AuditAction, BackgroundJob, JobStatus
+from sparkexport import queue
+from sparkexport.errors import Conflict, JobLimitReached, Unprocessable
+
+logger = logging.getLogger(__name__)
+
+# RQ's hard stop sits beyond the job's own deadline, which ends it `closed_by_timeout`.
+RQ_TIMEOUT_GRACE_SECONDS = 60
+JOB_LIMIT_RETRY_AFTER_SECONDS = 10
+
+
+# --- creating a job ----------------------------------------------------------------------
+
+
+def request_fingerprint(request: dict) -> str:
+    """A stable digest of a request's meaning, to tell a retry from a different request."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def idempotent_job(model, caller, key: str, fingerprint: str):
+    """The job an earlier request of the same credential with this Idempotency-Key created, if
+    its body was the same. Another credential's keys are not seen: each has its own."""
+    if not key:
+        return None
+    job = model.objects.filter(
+        tenant=caller.tenant, created_by_credential=caller.credential_id, idempotency_key=key
+    ).first()
+    if job is not None and job.request_fingerprint != fingerprint:
+        raise Unprocessable(
+            f"Idempotency-Key {key!r} was already used for a different request (job {job.pk}). "
+            "Use a new key for a new request; reuse a key only to retry the same request.",
+            code="IDEMPOTENCY_KEY_REUSED",
+            details={"job_id": str(job.pk)},
+        )
+    return job
+
+
+def creator_fields(caller, idempotency_key: str, fingerprint: str) -> dict:
+    """Who asked for a job, and how a retry of the same request finds it."""
+    return {
+        "created_by": caller.label,
+        "created_by_user": caller.user,
+        "created_by_key": caller.api_key,
+        "created_by_credential": caller.credential_id,
+        "idempotency_key": idempotency_key,
+        "request_fingerprint": fingerprint,
+    }
+
+
+def job_limit_check(model, locked_tenant) -> None:
+    """JOB_LIMIT_REACHED while the tenant (its row locked) runs its limit of jobs of this kind."""
+    limit = getattr(locked_tenant, model.job_limit_field)
+    running = model.objects.filter(tenant=locked_tenant, status__in=ACTIVE_STATES).count()
+    if running >= limit:
+        raise JobLimitReached(
+            f"Tenant '{locked_tenant.slug}' already runs {running} {model.kind} job(s), its limit "
+            f"is {limit}. Retry when a job has finished (GET {model.kind}/status lists them).",
+            headers={"Retry-After": str(JOB_LIMIT_RETRY_AFTER_SECONDS)},
+        )
+
+
+def job_enqueue(job: BackgroundJob, run, on_failure) -> None:
+    """Put a job on its kind's queue: `run(job_id)` and, when RQ fails it, `on_failure`.
+    If Redis refuses, the job fails at once and the caller answers 503."""
+    try:
+        queue.enqueue(
+            job.queue_name,
+            run,
+            job_id=str(job.pk),
+            timeout=job.tenant.job_timeout_seconds + RQ_TIMEOUT_GRACE_SECONDS,
+            on_failure=on_failure,
+        )
+    except queue.QueueUnavailable:
+        job_fail(type(job), job.pk, "SERVICE_UNAVAILABLE", "The job queue was unreachable.")
+        raise
+
+
+# --- moving it on --------------------------------------------------------------------------
+
+
+def job_transition(model, job_id, from_states, **changes) -> bool:
+    """Move a job to new values only if it is still in one of `from_states`."""
+    return bool(
+        model.objects.filter(pk=job_id, status__in=from_states).update(updated_at=timezone.now(), **changes)
+    )
+
+
+def job_start(model, job_id):
+    """created → in_progress; None if the job is gone or no longer waiting (e.g. cancelled)."""
+    if not job_transition(model, job_id, [JobStatus.CREATED], status=JobStatus.IN_PROGRESS, started_at=timezone.now()):
+        return None
+    return model.objects.select_related("tenant").get(pk=job_id)
+
+
+def job_close(model, job_id, **results) -> bool:
+    """in_progress → closed with its results; False if the job was cancelled meanwhile."""
+    return job_transition(
+        model, job_id, [JobStatus.IN_PROGRESS], status=JobStatus.CLOSED, finished_at=timezone.now(), errors=None, **results
+    )
+
+
+def job_fail(model, job_id, code: str, message: str) -> bool:
+    """An active job → failed, with the reason in `errors`."""
+    logger.warning("%s %s failed: %s %s", model.kind, job_id, code, message)
+    return job_transition(
+        model, job_id, ACTIVE_STATES, status=JobStatus.FAILED, finished_at=timezone.now(),
+        errors=[{"code": code, "message": message}],
+    )
+
+
+def job_time_out(model, job_id, timeout_seconds: int) -> bool:
+    """An active job → closed_by_timeout."""
+    message = (
+        f"The {model.kind} did not finish within {timeout_seconds} seconds. "
+        "Use smaller packages, or ask the operator to raise the timeout."
+    )
+    return job_transition(
+        model, job_id, ACTIVE_STATES, status=JobStatus.CLOSED_BY_TIMEOUT, finished_at=timezone.now(),
+        errors=[{"code": "JOB_TIMEOUT", "message": message}],
+    )
+
+
+def job_cancel(job: BackgroundJob, *, caller):
+    """created/in_progress → cancelled: an export's worker stops before its next entry, an
+    import is rolled back before it commits. JOB_NOT_CANCELLABLE once it has finished."""
+    model = type(job)
+    if not job_transition(model, job.pk, ACTIVE_STATES, status=JobStatus.CANCELLED, finished_at=timezone.now()):
+        job.refresh_from_db()
+        raise Conflict(
+            f"{model.kind.capitalize()} job {job.pk} has already finished with status '{job.status}', "
+            "so it cannot be cancelled.",
+            code="JOB_NOT_CANCELLABLE",
+            details={"status": job.status},
+        )
+    job.refresh_from_db()
+    audit_record(job=job, action=AuditAction.CANCELLED, caller=caller)
+    logger.info("%s %s cancelled", model.kind, job.pk)
+    return job
