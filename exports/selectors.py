@@ -127,16 +127,7 @@ def export_selection_resolve(
 ) -> list[ServiceVersion]:
     """The union of versions the inputs select, sorted by folder, service and semver."""
     if version_filter == VersionFilter.LATEST:
-        specific = [ref.raw for ref in refs if is_version_specific(ref)]
-        specific += [str(version_id) for version_id in version_ids]
-        if specific:
-            raise Unprocessable(
-                f"version_filter 'latest' cannot be combined with a reference to a specific "
-                f"version ({specific[0]}). Use version_filter 'all', or drop the version.",
-                code="VERSION_FILTER_CONFLICT",
-                details={"references": specific},
-            )
-
+        _refuse_specific_versions(refs, version_ids)
     named = [ref for ref in refs if isinstance(ref, NamedRef)]
     by_name = _services_by_name(tenant, named)
     by_id = _services_by_id(tenant, [ref for ref in refs if isinstance(ref, ServiceIdRef)])
@@ -144,42 +135,44 @@ def export_selection_resolve(
     exact = _versions_by_id(
         tenant, set(version_ids) | {ref.version_id for ref in refs if isinstance(ref, VersionIdRef)}
     )
-
     service_pks = {service.pk for service in [*by_name.values(), *by_id.values()]}
     candidates = list(
-        _versions(tenant).filter(
-            Q(service__pk__in=service_pks) | Q(service__folder__in=folder_list)
-        )
+        _versions(tenant).filter(Q(service__pk__in=service_pks) | Q(service__folder__in=folder_list))
     )
     versions_of = defaultdict(list)
-    for version in candidates:
+    for version in sorted(candidates, key=lambda version: version.semver):
         versions_of[version.service_id].append(version)
-    for service_versions in versions_of.values():
-        service_versions.sort(key=lambda version: version.semver)
 
     referenced = [by_id[ref.service_id] for ref in refs if isinstance(ref, ServiceIdRef)]
     referenced += [by_name[(ref.folder, ref.service)] for ref in named if ref.version is None]
     _check_have_versions(referenced, versions_of)
-    whole_services = {service.pk for service in referenced}
     folder_pks = {folder.pk for folder in folder_list}
+    whole_services = {service.pk for service in referenced}
     whole_services |= {v.service_id for v in candidates if v.service.folder_id in folder_pks}
 
     selected = {version.pk: version for version in exact}
     for service_pk in whole_services:
         service_versions = versions_of.get(service_pk, [])
-        if version_filter == VersionFilter.LATEST:
-            service_versions = service_versions[-1:]
-        selected.update((version.pk, version) for version in service_versions)
+        selected.update((v.pk, v) for v in (service_versions[-1:] if version_filter == VersionFilter.LATEST else service_versions))
     for ref in named:
         if ref.version is not None:
             version = _highest_matching(by_name[(ref.folder, ref.service)], ref, versions_of)
             selected[version.pk] = version
-
     if not selected:
-        raise NotFound(
-            "The selected services have no versions to export.", code="VERSION_NOT_FOUND"
-        )
+        raise NotFound("The selected services have no versions to export.", code="VERSION_NOT_FOUND")
     return sorted(selected.values(), key=_sort_key)
+
+
+def _refuse_specific_versions(refs: list, version_ids: list[uuid.UUID]) -> None:
+    specific = [ref.raw for ref in refs if is_version_specific(ref)]
+    specific += [str(version_id) for version_id in version_ids]
+    if specific:
+        raise Unprocessable(
+            f"version_filter 'latest' cannot be combined with a reference to a specific "
+            f"version ({specific[0]}). Use version_filter 'all', or drop the version.",
+            code="VERSION_FILTER_CONFLICT",
+            details={"references": specific},
+        )
 
 
 def _check_have_versions(services: list[Service], versions_of) -> None:

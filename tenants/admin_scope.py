@@ -40,11 +40,6 @@ def supervised_tenants(request):
     return Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
 
 
-def supervises_any(request) -> bool:
-    ids = supervised_tenant_ids(request)
-    return ids is None or bool(ids)
-
-
 class TenantScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin showing only the rows of the user's tenants; others answer 404.
 

@@ -1,4 +1,4 @@
-"""Validation and demo generation for stored version artifacts.
+"""Validation of stored version artifacts.
 
 Every service version owns two artifacts:
 
@@ -7,11 +7,9 @@ Every service version owns two artifacts:
   a little glue (JavaScript loader, default validations, checksums).
 
 This module decides whether a file on disk may be stored as one of those
-artifacts, and can produce small, realistic, byte-for-byte deterministic demo
-artifacts for seeding and tests.
-
-It deliberately does not import Django (only the standard library, openpyxl
-and wasmtime), so it can be tested without settings or a database.
+artifacts (demo artifacts are made by tenants/demo.py). It does not import Django
+(only the standard library, openpyxl and wasmtime), so it can be tested without
+settings or a database.
 
 Safety: both validators refuse files larger than ``MAX_ARTIFACT_BYTES`` before
 opening them, and inspect the ZIP central directory (entry count, declared
@@ -21,18 +19,14 @@ or openpyxl is allowed to parse the archive.
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import io
-import json
 import os
-import random
-import re
 import warnings
 import zipfile
 
 import openpyxl
 import wasmtime
+
+from sparkexport.zip_paths import CONTROL_CHARACTERS, entry_path_problem
 
 __all__ = [
     "ArtifactError",
@@ -40,9 +34,6 @@ __all__ = [
     "MAX_ARTIFACT_BYTES",
     "validate_workbook",
     "validate_neuron_package",
-    "make_demo_workbook",
-    "make_demo_neuron",
-    "make_demo_wasm",
 ]
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
@@ -59,13 +50,7 @@ MAX_ORIGINAL_NAME_CHARS = 100
 INVALID_WORKBOOK = "INVALID_WORKBOOK"
 INVALID_NEURON_PACKAGE = "INVALID_NEURON_PACKAGE"
 
-# Fixed timestamps so demo artifacts are reproducible byte for byte.
-_DEMO_DOC_TIME = datetime.datetime(2024, 1, 1, 0, 0, 0)
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
 _OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls / encrypted OOXML
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_DRIVE_PREFIX = re.compile(r"^[A-Za-z]:")
 
 
 class ArtifactError(ValueError):
@@ -110,15 +95,8 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
 
 def _unsafe_member_reason(name: str) -> str | None:
     """Why a ZIP member name is unsafe to handle, or None if it is fine."""
-    if not name:
-        return "has an empty entry name"
-    if "\x00" in name:
-        return f"has an entry name containing a NUL byte ({_display(name)})"
-    if name.startswith(("/", "\\")) or _DRIVE_PREFIX.match(name):
-        return f"has an entry with an absolute path ({_display(name)})"
-    if ".." in re.split(r"[\\/]", name):
-        return f'has an entry that climbs out of the archive with ".." ({_display(name)})'
-    return None
+    problem = entry_path_problem(name)
+    return f"has an unsafe entry name {_display(name)}: {problem}" if problem else None
 
 
 def _zip_problem(zf: zipfile.ZipFile) -> str | None:
@@ -196,7 +174,7 @@ def _original_name_problem(original_name: object) -> str | None:
         return "the file has no name"
     if len(original_name) > MAX_ORIGINAL_NAME_CHARS:
         return f"the file name is longer than {MAX_ORIGINAL_NAME_CHARS} characters"
-    if _CONTROL_CHARS.search(original_name):
+    if CONTROL_CHARACTERS.search(original_name):
         return "the file name contains control characters"
     if "/" in original_name or "\\" in original_name:
         return "the file name contains a folder path (/ or \\)"
@@ -251,34 +229,39 @@ def validate_workbook(path: str | os.PathLike, original_name: str) -> None:
             )
         raise fail("it is not a ZIP file")
 
+    names = _checked_zip_names(path, fail)
+    missing = [n for n in ("[Content_Types].xml", "xl/workbook.xml") if n not in names]
+    if missing:
+        raise fail(f"the ZIP archive has no {' or '.join(missing)}, so it is not an Excel file")
+    if _sheet_count(path, fail) < 1:
+        raise fail("it has no worksheets")
+
+
+def _checked_zip_names(path, fail) -> set[str]:
+    """The member names of a ZIP that passed the central-directory checks."""
     try:
         with zipfile.ZipFile(path) as zf:
             reason = _zip_problem(zf)
             if reason:
                 raise fail(reason)
-            names = set(zf.namelist())
+            return set(zf.namelist())
     except ArtifactError:
         raise
     except Exception as exc:  # corrupt central directory, I/O error, ...
         raise fail(f"the ZIP archive is damaged ({_first_line(exc)})") from None
 
-    missing = [n for n in ("[Content_Types].xml", "xl/workbook.xml") if n not in names]
-    if missing:
-        raise fail(f"the ZIP archive has no {' or '.join(missing)}, so it is not an Excel file")
 
+def _sheet_count(path, fail) -> int:
     try:
         with open(path, "rb") as fh, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             wb = openpyxl.load_workbook(fh, read_only=True)
             try:
-                sheet_count = len(wb.sheetnames)
+                return len(wb.sheetnames)
             finally:
                 wb.close()
     except Exception as exc:
         raise fail(f"Excel data could not be read ({type(exc).__name__}: {_first_line(exc)})") from None
-
-    if sheet_count < 1:
-        raise fail("it has no worksheets")
 
 
 # --------------------------------------------------------------------------
@@ -310,7 +293,6 @@ def validate_neuron_package(path: str | os.PathLike) -> list[str]:
         raise fail(f"the WebAssembly validator is unavailable ({_first_line(exc)})",
                    "Try again later or contact the administrator.") from None
 
-    valid: list[str] = []
     try:
         with zipfile.ZipFile(path) as zf:
             reason = _zip_problem(zf)
@@ -325,270 +307,30 @@ def validate_neuron_package(path: str | os.PathLike) -> list[str]:
                     "it contains no WebAssembly module (no entry ending in .wasm)",
                     "Compile the service in Spark and upload the Neuron package it produces.",
                 )
-            for info in sorted(members, key=lambda i: i.filename):
-                shown = _display(info.filename)
-                if info.file_size > MAX_WASM_MEMBER_BYTES:
-                    raise fail(
-                        f"the module {shown} is larger than "
-                        f"{MAX_WASM_MEMBER_BYTES // (1024 * 1024)} MiB"
-                    )
-                try:
-                    with zf.open(info) as fh:
-                        data = fh.read(info.file_size + 1)
-                except Exception as exc:
-                    raise fail(f"the module {shown} could not be unpacked ({_first_line(exc)})") from None
-                if len(data) != info.file_size:
-                    raise fail(f"the module {shown} does not match its declared size")
-                try:
-                    wasmtime.Module.validate(engine, data)
-                except Exception as exc:
-                    raise fail(
-                        f"the module {shown} is not valid WebAssembly ({_first_line(exc)})",
-                        "Recompile the service in Spark and upload the new Neuron package.",
-                    ) from None
-                valid.append(info.filename)
+            for info in members:
+                _check_wasm_member(zf, info, engine, fail)
     except ArtifactError:
         raise
     except Exception as exc:
         raise fail(f"the ZIP archive is damaged ({_first_line(exc)})") from None
-
-    return sorted(valid)
-
-
-# --------------------------------------------------------------------------
-# deterministic ZIP writing
-# --------------------------------------------------------------------------
+    return sorted(info.filename for info in members)
 
 
-def _zip_bytes(members: list[tuple[str, bytes]]) -> bytes:
-    """Write ``members`` (in the given order) to a ZIP with fixed metadata."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3  # Unix, whatever the host OS
-            info.external_attr = 0o100644 << 16  # regular file, rw-r--r--
-            zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
-    return buf.getvalue()
-
-
-def _clean_text(value: str, limit: int = 200) -> str:
-    """Text that is safe in XML/JSON/WAT metadata (no control characters)."""
-    return _CONTROL_CHARS.sub("", str(value))[:limit]
-
-
-# --------------------------------------------------------------------------
-# demo workbook
-# --------------------------------------------------------------------------
-
-_DEMO_INPUTS = [
-    # (label, defined name, value, number format)
-    ("Age", "Age", 35, "0"),
-    ("Annual premium", "Premium", 1200.0, "#,##0.00"),
-    ("Term (years)", "Term", 10, "0"),
-    ("Discount rate", "DiscountRate", 0.03, "0.00%"),
-]
-
-_DEMO_OUTPUTS = [
-    # (label, defined name, formula, number format)
-    ("Total premium", "TotalPremium", "=Inputs!B3*Inputs!B4", "#,##0.00"),
-    ("Monthly premium", "MonthlyPremium", "=Inputs!B3/12", "#,##0.00"),
-    ("Age at maturity", "MaturityAge", "=Inputs!B2+Inputs!B4", "0"),
-    ("Present value of premiums", "PresentValue",
-     "=Inputs!B3*(1-(1+Inputs!B5)^(-Inputs!B4))/Inputs!B5", "#,##0.00"),
-]
-
-
-def make_demo_workbook(service: str, version: str) -> bytes:
-    """A small Spark-style workbook; identical bytes for identical arguments.
-
-    Sheet "Inputs" holds the input cells (column B), sheet "Outputs" holds
-    formulas over them; every input and output cell has a workbook-scoped
-    defined name (Age, Premium, Term, DiscountRate, TotalPremium, ...).
-    The document title/subject/version carry the service and version.
-    """
-    from openpyxl.styles import Font
-    from openpyxl.workbook.defined_name import DefinedName
-    from openpyxl.xml.functions import tostring
-
-    service_txt = _clean_text(service)
-    version_txt = _clean_text(version)
-
-    wb = openpyxl.Workbook()
-    inputs = wb.active
-    inputs.title = "Inputs"
-    outputs = wb.create_sheet("Outputs")
-    bold = Font(bold=True)
-
-    inputs.append(["Input", "Value"])
-    for label, name, value, fmt in _DEMO_INPUTS:
-        inputs.append([label, value])
-        inputs.cell(row=inputs.max_row, column=2).number_format = fmt
-    outputs.append(["Output", "Value"])
-    for label, name, formula, fmt in _DEMO_OUTPUTS:
-        outputs.append([label, formula])
-        outputs.cell(row=outputs.max_row, column=2).number_format = fmt
-    for ws in (inputs, outputs):
-        ws["A1"].font = bold
-        ws["B1"].font = bold
-        ws.column_dimensions["A"].width = 28
-        ws.column_dimensions["B"].width = 14
-
-    for row, (_label, name, _value, _fmt) in enumerate(_DEMO_INPUTS, start=2):
-        wb.defined_names[name] = DefinedName(name, attr_text=f"Inputs!$B${row}")
-    for row, (_label, name, _formula, _fmt) in enumerate(_DEMO_OUTPUTS, start=2):
-        wb.defined_names[name] = DefinedName(name, attr_text=f"Outputs!$B${row}")
-
-    props = wb.properties
-    props.title = service_txt
-    props.subject = f"{service_txt} {version_txt}".strip()
-    props.version = version_txt
-    props.description = f"Demo workbook for service {service_txt}, version {version_txt}"
-    props.keywords = "spark demo"
-    props.creator = "Spark export demo"
-    props.lastModifiedBy = "Spark export demo"
-    props.created = _DEMO_DOC_TIME
-    props.modified = _DEMO_DOC_TIME
-
-    raw = io.BytesIO()
-    wb.save(raw)  # openpyxl stamps properties.modified with "now" here ...
-    props.modified = _DEMO_DOC_TIME
-    core_xml = tostring(props.to_tree())  # ... so docProps/core.xml is regenerated
-
-    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as src:
-        members = [
-            (info.filename, core_xml if info.filename == "docProps/core.xml" else src.read(info))
-            for info in src.infolist()
-        ]
-    return _zip_bytes(members)
-
-
-# --------------------------------------------------------------------------
-# demo Neuron package
-# --------------------------------------------------------------------------
-
-_PAD_TOKENS = (
-    "rate", "age", "term", "premium", "sum_assured", "loading", "lapse",
-    "mortality", "qx", "px", "table", "band", "smoker", "male", "female",
-    "select", "ultimate", "commission", "expense", "reserve", "interest",
-)
-_DEMO_WASM_PAD_BYTES = 24 * 1024
-
-
-def _demo_seed(service: str, version: str) -> int:
-    digest = hashlib.sha256(f"{service}\x00{version}".encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:8], "big")
-
-
-def _demo_padding(service: str, version: str, size: int = _DEMO_WASM_PAD_BYTES) -> bytes:
-    """Deterministic, moderately compressible filler resembling a rate table."""
-    rng = random.Random(_demo_seed(service, version))
-    out = bytearray()
-    while len(out) < size:
-        pick = rng.random()
-        if pick < 0.55:
-            out += f"{rng.choice(_PAD_TOKENS)}[{rng.randrange(18, 100)}]={rng.random():.6f};".encode()
-        elif pick < 0.8:
-            out += f"{rng.choice(_PAD_TOKENS)}_{rng.choice(_PAD_TOKENS)}:{rng.randrange(1000)},".encode()
-        else:
-            out += bytes(rng.randrange(256) for _ in range(rng.randrange(4, 17)))
-    return bytes(out[:size])
-
-
-def _wat_string(data: bytes) -> str:
-    """Encode bytes as a WAT string literal body (\\hh escapes where needed)."""
-    parts = []
-    for b in data:
-        if 0x20 <= b < 0x7F and b not in (0x22, 0x5C):  # printable, not " or \
-            parts.append(chr(b))
-        else:
-            parts.append(f"\\{b:02x}")
-    return "".join(parts)
-
-
-def make_demo_wasm(service: str, version: str) -> bytes:
-    """A real WebAssembly module (compiled from WAT) unique to service+version.
-
-    Exports ``calculate(f64, f64) -> f64`` (multiplies), ``memory`` and the
-    globals ``meta_ptr``/``meta_len`` locating a ``service=...;version=...;``
-    header at the start of a data segment, which is padded with ~24 KiB of
-    deterministic rate-table-like bytes (so the module is ~25 KB).
-    """
-    header = f"service={_clean_text(service)};version={_clean_text(version)};".encode("utf-8")
-    data = header + _demo_padding(service, version)
-    pages = max(1, -(-len(data) // 65536))
-    wat = (
-        "(module\n"
-        f'  (memory (export "memory") {pages})\n'
-        '  (global (export "meta_ptr") i32 (i32.const 0))\n'
-        f'  (global (export "meta_len") i32 (i32.const {len(header)}))\n'
-        '  (func (export "calculate") (param f64 f64) (result f64)\n'
-        "    local.get 0\n"
-        "    local.get 1\n"
-        "    f64.mul)\n"
-        f'  (data (i32.const 0) "{_wat_string(data)}"))\n'
-    )
-    return bytes(wasmtime.wat2wasm(wat))
-
-
-def _member_stem(service: str) -> str:
-    """``service`` made safe as a bare ZIP member name stem."""
-    stem = re.sub(r"[\\/\x00-\x1f\x7f]", "_", str(service)).strip()
-    if stem in ("", ".", ".."):
-        stem = "service"
-    return stem[:100]
-
-
-def make_demo_neuron(service: str, version: str) -> bytes:
-    """A deterministic demo Neuron package (ZIP) for ``service``/``version``.
-
-    Members (sorted): ``{service}.js``, ``{service}.wasm``,
-    ``{service}DefaultValidations.json`` and ``checksums.md5`` (md5 of the
-    other members, ``"<hash>  <name>"`` per line). Path separators and control
-    characters in ``service`` are replaced by ``_`` in member names.
-    """
-    stem = _member_stem(service)
-    service_txt = _clean_text(service)
-    version_txt = _clean_text(version)
-
-    wasm = make_demo_wasm(service, version)
-    js = (
-        f"// Neuron loader for {service_txt} {version_txt} (demo)\n"
-        '"use strict";\n'
-        f"const WASM_FILE = {json.dumps(stem + '.wasm')};\n"
-        "async function load(fetchBytes) {\n"
-        "  const { instance } = await WebAssembly.instantiate(await fetchBytes(WASM_FILE), {});\n"
-        "  return {\n"
-        "    calculate: (inputs) => ({\n"
-        "      TotalPremium: instance.exports.calculate(inputs.Premium, inputs.Term),\n"
-        "    }),\n"
-        "  };\n"
-        "}\n"
-        "module.exports = { load };\n"
-    ).encode("utf-8")
-    validations = json.dumps(
-        {
-            "service": service_txt,
-            "version": version_txt,
-            "inputs": {
-                "Age": {"type": "integer", "min": 18, "max": 99, "default": 35},
-                "Premium": {"type": "number", "min": 0, "default": 1200.0},
-                "Term": {"type": "integer", "min": 1, "max": 40, "default": 10},
-                "DiscountRate": {"type": "number", "min": 0, "max": 1, "default": 0.03},
-            },
-        },
-        indent=2,
-        sort_keys=True,
-    ).encode("utf-8") + b"\n"
-
-    files = {
-        f"{stem}.wasm": wasm,
-        f"{stem}.js": js,
-        f"{stem}DefaultValidations.json": validations,
-    }
-    checksums = "".join(
-        f"{hashlib.md5(files[name], usedforsecurity=False).hexdigest()}  {name}\n" for name in sorted(files)
-    ).encode("utf-8")
-    files["checksums.md5"] = checksums
-    return _zip_bytes([(name, files[name]) for name in sorted(files)])
+def _check_wasm_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, engine, fail) -> None:
+    shown = _display(info.filename)
+    if info.file_size > MAX_WASM_MEMBER_BYTES:
+        raise fail(f"the module {shown} is larger than {MAX_WASM_MEMBER_BYTES // (1024 * 1024)} MiB")
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(info.file_size + 1)
+    except Exception as exc:
+        raise fail(f"the module {shown} could not be unpacked ({_first_line(exc)})") from None
+    if len(data) != info.file_size:
+        raise fail(f"the module {shown} does not match its declared size")
+    try:
+        wasmtime.Module.validate(engine, data)
+    except Exception as exc:
+        raise fail(
+            f"the module {shown} is not valid WebAssembly ({_first_line(exc)})",
+            "Recompile the service in Spark and upload the new Neuron package.",
+        ) from None

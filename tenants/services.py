@@ -183,13 +183,7 @@ def service_version_add(
         raise InvalidRequest(f"Invalid version {version!r}: use MAJOR.MINOR.PATCH, e.g. 1.0.0.")
     workbook_path = Path(workbook_path)
     workbook_name = workbook_name or workbook_path.name
-    try:
-        artifacts.validate_workbook(workbook_path, workbook_name)
-        if neuron_path is not None:
-            artifacts.validate_neuron_package(neuron_path)
-    except artifacts.ArtifactError as exc:
-        raise InvalidRequest(str(exc), code=exc.code) from None
-
+    _validate_artifacts(workbook_path, workbook_name, neuron_path)
     version_obj = ServiceVersion(
         version=version,
         major=semver[0],
@@ -206,32 +200,49 @@ def service_version_add(
         version_obj.workbook.save(workbook_name, File(handle), save=False)
     try:
         if neuron_path is not None:
-            neuron_path = Path(neuron_path)
-            version_obj.neuron_size = neuron_path.stat().st_size
-            version_obj.neuron_sha256 = file_sha256(neuron_path)
-            with open(neuron_path, "rb") as handle:
-                version_obj.neuron.save("neuron.zip", File(handle), save=False)
-        exists = Conflict(
-            f"{folder}/{service}[{version}] already exists; choose a new version number.",
-            code="VERSION_EXISTS",
-        )
-        with transaction.atomic():
-            folder_obj, _ = Folder.objects.get_or_create(tenant=tenant, name=folder)
-            service_obj, _ = Service.objects.get_or_create(folder=folder_obj, name=service)
-            if service_obj.versions.filter(version=version).exists():
-                raise exists
-            version_obj.service = service_obj
-            try:
-                with transaction.atomic():
-                    version_obj.save()
-            except IntegrityError:  # the same version added concurrently
-                raise exists from None
+            _store_neuron(version_obj, Path(neuron_path))
+        _insert_version(version_obj, tenant, folder, service)
     except BaseException:
         version_obj.workbook.delete(save=False)
         if version_obj.neuron:
             version_obj.neuron.delete(save=False)
         raise
     return version_obj
+
+
+def _validate_artifacts(workbook_path: Path, workbook_name: str, neuron_path) -> None:
+    try:
+        artifacts.validate_workbook(workbook_path, workbook_name)
+        if neuron_path is not None:
+            artifacts.validate_neuron_package(neuron_path)
+    except artifacts.ArtifactError as exc:
+        raise InvalidRequest(str(exc), code=exc.code) from None
+
+
+def _store_neuron(version: ServiceVersion, neuron_path: Path) -> None:
+    version.neuron_size = neuron_path.stat().st_size
+    version.neuron_sha256 = file_sha256(neuron_path)
+    with open(neuron_path, "rb") as handle:
+        version.neuron.save("neuron.zip", File(handle), save=False)
+
+
+def _insert_version(version: ServiceVersion, tenant: Tenant, folder: str, service: str) -> None:
+    """The version's row, its folder and service made when missing; VERSION_EXISTS if taken."""
+    exists = Conflict(
+        f"{folder}/{service}[{version.version}] already exists; choose a new version number.",
+        code="VERSION_EXISTS",
+    )
+    with transaction.atomic():
+        folder_obj, _ = Folder.objects.get_or_create(tenant=tenant, name=folder)
+        service_obj, _ = Service.objects.get_or_create(folder=folder_obj, name=service)
+        if service_obj.versions.filter(version=version.version).exists():
+            raise exists
+        version.service = service_obj
+        try:
+            with transaction.atomic():
+                version.save()
+        except IntegrityError:  # the same version added concurrently
+            raise exists from None
 
 
 def apikey_revoke_matching(*, tenant: Tenant, name: str | None = None, prefix: str | None = None) -> list[ApiKey]:

@@ -6,14 +6,14 @@ import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
-from tenants import artifacts
+from tenants import demo
 from tenants.models import Folder, Group, Membership, Service, ServiceVersion, Tenant
 from tenants.services import apikey_create
 
 
 @lru_cache(maxsize=256)
 def demo_files(service: str, version: str) -> tuple[bytes, bytes]:
-    return artifacts.make_demo_workbook(service, version), artifacts.make_demo_neuron(service, version)
+    return demo.make_demo_workbook(service, version), demo.make_demo_neuron(service, version)
 
 
 class TenantFactory(factory.django.DjangoModelFactory):

@@ -150,73 +150,85 @@ def import_plan_build(
     sources = {id(m): _package_versions(package, m.source) for m in mappings}
     folders = _destination_folders(tenant, mappings)
     existing = _existing_services(tenant, mappings)
-
     if services_existing == ServicesExisting.ABORT:
-        clashes = sorted(m.destination.uri for m in mappings if m.destination_key in existing)
-        if clashes:
-            raise Conflict(
-                f"Service {clashes[0]} already exists in tenant '{tenant.slug}', and "
-                "services_existing is 'abort'. Choose 'replace', 'add_version' or 'skip', or "
-                "import into another service_uri_destination.",
-                code="SERVICE_EXISTS",
-                details={"services": clashes},
-            )
+        _refuse_existing(tenant, mappings, existing)
+    replaced = [existing[m.destination_key] for m in mappings if m.destination_key in existing]
+    ids = _FreeIds.of(sources.values(), replaced if services_existing == ServicesExisting.REPLACE else [])
+    return [
+        _planned_service(m, sources[id(m)], existing.get(m.destination_key), folders, ids, services_existing)
+        for m in mappings
+    ]
 
-    # Versions that a replace deletes free their ids for the package's versions.
-    replaced_ids = set()
-    if services_existing == ServicesExisting.REPLACE:
-        for m in mappings:
-            if m.destination_key in existing:
-                replaced_ids |= {v.version_id for v in existing[m.destination_key].versions.all()}
-    wanted_ids = {uuid.UUID(v.version_id) for vs in sources.values() for v in vs}
-    taken_ids = set(
-        ServiceVersion.objects.filter(version_id__in=wanted_ids).values_list("version_id", flat=True)
-    ) - replaced_ids
-    wanted_service_ids = {uuid.UUID(vs[0].service_id) for vs in sources.values()}
-    taken_service_ids = set(
-        Service.objects.filter(service_id__in=wanted_service_ids).values_list("service_id", flat=True)
-    )
 
-    def keep(value: str, taken: set) -> uuid.UUID:
+def _refuse_existing(tenant: Tenant, mappings: list[Mapping], existing: dict) -> None:
+    clashes = sorted(m.destination.uri for m in mappings if m.destination_key in existing)
+    if clashes:
+        raise Conflict(
+            f"Service {clashes[0]} already exists in tenant '{tenant.slug}', and "
+            "services_existing is 'abort'. Choose 'replace', 'add_version' or 'skip', or "
+            "import into another service_uri_destination.",
+            code="SERVICE_EXISTS",
+            details={"services": clashes},
+        )
+
+
+@dataclass
+class _FreeIds:
+    """Source ids are kept wherever they are free in the destination installation."""
+
+    taken_version_ids: set
+    taken_service_ids: set
+
+    @classmethod
+    def of(cls, sources, replaced_services) -> "_FreeIds":
+        # Versions that a replace deletes free their ids for the package's versions.
+        replaced = {v.version_id for service in replaced_services for v in service.versions.all()}
+        wanted = {uuid.UUID(v.version_id) for versions in sources for v in versions}
+        wanted_services = {uuid.UUID(versions[0].service_id) for versions in sources}
+        return cls(
+            set(ServiceVersion.objects.filter(version_id__in=wanted).values_list("version_id", flat=True)) - replaced,
+            set(Service.objects.filter(service_id__in=wanted_services).values_list("service_id", flat=True)),
+        )
+
+    @staticmethod
+    def _keep(value: str, taken: set) -> uuid.UUID:
         candidate = uuid.UUID(value)
         if candidate in taken:
             return uuid.uuid4()
         taken.add(candidate)
         return candidate
 
-    plan = []
-    for m in mappings:
-        versions = sources[id(m)]
-        service = existing.get(m.destination_key)
-        item = PlannedService(
-            source_folder=m.source.folder,
-            source_service=m.source.service,
-            source_service_id=versions[0].service_id,
-            folder=folders[m.destination.folder],
-            name=m.destination.service,
-            service_id=service.service_id if service else keep(versions[0].service_id, taken_service_ids),
-            existing=service,
-            status=ItemStatus.ADDED,
-        )
-        if service is not None and services_existing == ServicesExisting.SKIP:
-            item.status = ItemStatus.SKIPPED
-            item.versions = [
-                PlannedVersion(v, v.version, uuid.UUID(v.version_id), ItemStatus.SKIPPED) for v in versions
-            ]
-        elif service is not None and services_existing == ServicesExisting.ADD_VERSION:
-            highest = max((existing_v.semver for existing_v in service.versions.all()), default=(0, 0, 0))
-            for v in versions:
-                highest = _bump(highest, m.update_version_type)
-                number = ".".join(str(part) for part in highest)
-                item.versions.append(PlannedVersion(v, number, keep(v.version_id, taken_ids), ItemStatus.ADDED))
-        else:
-            status = ItemStatus.REPLACED if service is not None else ItemStatus.ADDED
-            item.status = status
-            item.versions = [
-                PlannedVersion(v, v.version, keep(v.version_id, taken_ids), status) for v in versions
-            ]
-        plan.append(item)
-    return plan
+    def version_id(self, value: str) -> uuid.UUID:
+        return self._keep(value, self.taken_version_ids)
+
+    def service_id(self, value: str) -> uuid.UUID:
+        return self._keep(value, self.taken_service_ids)
+
+
+def _planned_service(m: Mapping, versions, service, folders, ids: _FreeIds, services_existing: str) -> PlannedService:
+    item = PlannedService(
+        source_folder=m.source.folder,
+        source_service=m.source.service,
+        source_service_id=versions[0].service_id,
+        folder=folders[m.destination.folder],
+        name=m.destination.service,
+        service_id=service.service_id if service else ids.service_id(versions[0].service_id),
+        existing=service,
+        status=ItemStatus.ADDED,
+    )
+    if service is not None and services_existing == ServicesExisting.SKIP:
+        item.status = ItemStatus.SKIPPED
+        item.versions = [PlannedVersion(v, v.version, uuid.UUID(v.version_id), ItemStatus.SKIPPED) for v in versions]
+    elif service is not None and services_existing == ServicesExisting.ADD_VERSION:
+        highest = max((existing_v.semver for existing_v in service.versions.all()), default=(0, 0, 0))
+        for v in versions:
+            highest = _bump(highest, m.update_version_type)
+            number = ".".join(str(part) for part in highest)
+            item.versions.append(PlannedVersion(v, number, ids.version_id(v.version_id), ItemStatus.ADDED))
+    else:
+        item.status = ItemStatus.REPLACED if service is not None else ItemStatus.ADDED
+        item.versions = [PlannedVersion(v, v.version, ids.version_id(v.version_id), item.status) for v in versions]
+    return item
 
 
 def plan_outputs(plan: list[PlannedService]) -> dict:

@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable
 
-from exports.packages.paths import entry_path_problem
+from sparkexport.zip_paths import entry_path_problem
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tenants import artifacts
+from tenants import demo
 from tenants.models import Folder, ServiceVersion
 from tests.factories import ServiceVersionFactory
 
@@ -35,8 +35,8 @@ def upload(client, tenant, *, workbook: bytes, neuron: bytes | None = None, vers
 
 
 def test_upload_stores_a_compiled_version(admin_client_a, supervisor, tenant):
-    workbook = artifacts.make_demo_workbook("home-cover", "2.0.0")
-    neuron = artifacts.make_demo_neuron("home-cover", "2.0.0")
+    workbook = demo.make_demo_workbook("home-cover", "2.0.0")
+    neuron = demo.make_demo_neuron("home-cover", "2.0.0")
     response = upload(admin_client_a, tenant, workbook=workbook, neuron=neuron)
 
     version = ServiceVersion.objects.get()
@@ -56,7 +56,7 @@ def test_upload_stores_a_compiled_version(admin_client_a, supervisor, tenant):
 
 
 def test_upload_without_neuron_is_not_compiled(admin_client_a, tenant):
-    upload(admin_client_a, tenant, workbook=artifacts.make_demo_workbook("home-cover", "2.0.0"))
+    upload(admin_client_a, tenant, workbook=demo.make_demo_workbook("home-cover", "2.0.0"))
     assert not ServiceVersion.objects.get().is_compiled
 
 
@@ -70,7 +70,7 @@ def test_invalid_workbook_is_a_form_error_and_stores_nothing(admin_client_a, ten
 
 
 def test_duplicate_version_is_a_form_error(admin_client_a, tenant):
-    workbook = artifacts.make_demo_workbook("home-cover", "2.0.0")
+    workbook = demo.make_demo_workbook("home-cover", "2.0.0")
     upload(admin_client_a, tenant, workbook=workbook)
     response = upload(admin_client_a, tenant, workbook=workbook)
     assert "already exists" in response.context["form"].non_field_errors()[0]

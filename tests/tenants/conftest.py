@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tenants import artifacts
+from tenants import demo
 
 
 def stored_files() -> list[str]:
@@ -19,7 +19,7 @@ def stored_files() -> list[str]:
 def workbook(tmp_path) -> Path:
     path = tmp_path / "in" / "term-life.xlsx"
     path.parent.mkdir(exist_ok=True)
-    path.write_bytes(artifacts.make_demo_workbook("term-life", "1.0.0"))
+    path.write_bytes(demo.make_demo_workbook("term-life", "1.0.0"))
     return path
 
 
@@ -27,5 +27,5 @@ def workbook(tmp_path) -> Path:
 def neuron(tmp_path) -> Path:
     path = tmp_path / "in" / "neuron.zip"
     path.parent.mkdir(exist_ok=True)
-    path.write_bytes(artifacts.make_demo_neuron("term-life", "1.0.0"))
+    path.write_bytes(demo.make_demo_neuron("term-life", "1.0.0"))
     return path

@@ -14,12 +14,10 @@ from tenants.artifacts import (
     MAX_ARTIFACT_BYTES,
     WORKBOOK_SUFFIXES,
     ArtifactError,
-    make_demo_neuron,
-    make_demo_wasm,
-    make_demo_workbook,
     validate_neuron_package,
     validate_workbook,
 )
+from tenants.demo import make_demo_neuron, make_demo_wasm, make_demo_workbook
 
 XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 XLSM_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"

@@ -15,7 +15,7 @@ from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 from oauth2_provider.models import Application
 
-from tenants import artifacts
+from tenants import artifacts, demo
 from tenants.models import MB, ApiKey, Folder, Group, Membership, OAuthClient, Service, ServiceVersion, Tenant
 from tenants.selectors import api_key_get_by_secret
 from tests.tenants.conftest import stored_files
@@ -454,7 +454,7 @@ def _text_xlsx(tmp_path):
 
 def _xls(tmp_path):
     path = tmp_path / "book.xls"
-    path.write_bytes(artifacts.make_demo_workbook("s", "1.0.0"))
+    path.write_bytes(demo.make_demo_workbook("s", "1.0.0"))
     return path
 
 

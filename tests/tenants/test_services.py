@@ -7,7 +7,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError
 
 from sparkexport.errors import Conflict, InvalidRequest, NotFound
-from tenants import artifacts, services
+from tenants import demo, services
 from tenants.demo import demo_catalog_seed
 from tenants.models import MB, ApiKey, Folder, Group, Service, ServiceVersion, Tenant
 from tenants.naming import catalog_name_problem, parse_semver
@@ -177,7 +177,7 @@ def test_service_version_add_uncompiled_has_no_compiler(acme, workbook):
 
 def test_service_version_add_keeps_the_original_workbook_name(acme, tmp_path):
     path = tmp_path / "upload.bin"
-    path.write_bytes(artifacts.make_demo_workbook("s", "1.0.0"))
+    path.write_bytes(demo.make_demo_workbook("s", "1.0.0"))
     version = add(acme, path, workbook_name="My Pricing Model.xlsm")
     assert version.workbook_name == "My Pricing Model.xlsm"
     assert version.workbook.name.endswith(".xlsm")

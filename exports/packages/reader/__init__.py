@@ -52,14 +52,7 @@ from __future__ import annotations
 
 import os
 
-from exports.packages.reader.contents import (
-    MAX_MANIFEST_BYTES,
-    MAX_VERSION_JSON_BYTES,
-    check_files,
-    check_hashes,
-    check_versions,
-    read_manifest,
-)
+from exports.packages.reader.contents import MAX_MANIFEST_BYTES, check_files, check_hashes, read_manifest
 from exports.packages.reader.model import (
     InvalidPackage,
     Package,
@@ -67,6 +60,7 @@ from exports.packages.reader.model import (
     PackageVersion,
     is_int,
 )
+from exports.packages.reader.versions import MAX_VERSION_JSON_BYTES, check_versions
 from exports.packages.reader.zip_safety import (
     MAX_COMPRESSION_RATIO,
     MAX_ENTRIES,
@@ -90,7 +84,7 @@ __all__ = [
 ]
 
 # The MAX_* limits are re-exported for reading only: each is read in the module that
-# defines it (zip_safety or contents), so patch it there.
+# defines it (zip_safety, contents or versions), so patch it there.
 
 
 def read_package(path: str | os.PathLike, *, max_uncompressed_bytes: int) -> Package:

@@ -10,7 +10,7 @@ import zipfile
 import zlib
 from typing import BinaryIO, Self
 
-from exports.packages.paths import entry_path_problem
+from sparkexport.zip_paths import entry_path_problem
 
 from exports.packages.reader.model import (
     EXPORT_AGAIN,

@@ -1,4 +1,5 @@
-"""Which ZIP entry paths are safe: one rule for the package writer and the package reader.
+"""Which ZIP entry paths are safe: one rule for the package writer, the package reader and the
+catalog's workbooks and Neuron packages (no Django import).
 
 A safe path is relative, uses '/' only, has no empty, '.' or '..' component, no drive letter
 and no control character (C0, DEL, C1, or a Unicode line or paragraph separator), so that
