@@ -117,6 +117,15 @@ class BackgroundJob(models.Model):
     class Meta:
         abstract = True
         ordering = ["-created_at"]
+        # Each kind's own (exportjob_..., importjob_...); `tenant` is each kind's field.
+        indexes = [models.Index(fields=["tenant", "status"], name="%(class)s_tenant_status")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "created_by_credential", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="%(class)s_unique_credential_idempotency_key",
+            )
+        ]
 
     @property
     def is_active(self) -> bool:
@@ -156,14 +165,6 @@ class ExportJob(BackgroundJob):
 
     class Meta(BackgroundJob.Meta):
         base_manager_name = "objects"
-        indexes = [models.Index(fields=["tenant", "status"], name="exportjob_tenant_status")]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "created_by_credential", "idempotency_key"],
-                condition=~models.Q(idempotency_key=""),
-                name="exportjob_unique_credential_idempotency_key",
-            )
-        ]
 
     def __str__(self):
         return f"export {self.id} ({self.status})"
@@ -218,16 +219,6 @@ class ImportJob(BackgroundJob):
     warnings = models.JSONField(default=list)
 
     objects = ImportJobQuerySet.as_manager()
-
-    class Meta(BackgroundJob.Meta):
-        indexes = [models.Index(fields=["tenant", "status"], name="importjob_tenant_status")]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "created_by_credential", "idempotency_key"],
-                condition=~models.Q(idempotency_key=""),
-                name="importjob_unique_credential_idempotency_key",
-            )
-        ]
 
     def __str__(self):
         return f"import {self.id} ({self.status})"

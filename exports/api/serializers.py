@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from exports.downloads import download_path
-from exports.models import ExportJob, FileFilter, JobStatus, VersionFilter
+from exports.models import FileFilter, JobStatus, VersionFilter
 from exports.packages.contents import service_rows, service_version_rows
 
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-. ()]{1,96}\.zip$")

@@ -5,8 +5,6 @@ from datetime import timedelta
 import django_rq
 import pytest
 from django.contrib.messages import get_messages
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,6 +15,7 @@ from tests.admin.conftest import logged_in, make_import, make_job
 from tests.factories import ServiceVersionFactory
 from tests.imports.conftest import export_all, run_workers
 from tests.imports.test_import_api import import_and_run, modify
+from tests.query_counts import assert_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -61,22 +60,20 @@ def test_import_jobs_cannot_be_added_edited_or_deleted(supervisor, tenant):
     assert client.get(CHANGELIST, {"q": str(job.pk)}).context["cl"].result_count == 1
 
 
-def changelist_queries(client) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(CHANGELIST)
+def changelist(client):
+    response = assert_queries("admin import job list", lambda: client.get(CHANGELIST))
     assert response.status_code == 200
-    return len(queries)
 
 
 def test_changelist_query_count_does_not_grow_with_import_jobs(admin_client_a, tenant):
     statuses = (S.CLOSED, S.FAILED, S.CREATED)
     for index in range(3):
         make_import(tenant, status=statuses[index % 3], created_by=f"user{index % 2}", dry_run=index % 2 == 0)
-    few = changelist_queries(admin_client_a)
+    changelist(admin_client_a)
     for index in range(27):
         make_import(tenant, status=statuses[index % 3], created_by=f"user{index % 2}", dry_run=index % 2 == 0)
     assert ImportJob.objects.count() == 30
-    assert changelist_queries(admin_client_a) == few
+    changelist(admin_client_a)
 
 
 def test_detail_buttons_follow_the_job_state(admin_client_a, tenant):

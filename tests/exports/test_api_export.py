@@ -1,109 +1,26 @@
-"""The v4 export endpoints: every error code, reference forms, documents, visibility, queries."""
+"""POST export: every error code, reference forms, the job limit, enqueueing, odd bodies, races."""
 import json
 import re
 import uuid
-from datetime import timedelta
 from urllib.parse import unquote
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from exports.models import ExportJob, JobStatus
-from tenants.models import ApiKey, ServiceVersion
+from tenants.models import ServiceVersion
 from tests.conftest import SparkClient
+from tests.exports.api_helpers import (
+    assert_error,
+    close_job,
+    make_versions,
+    post_export,
+    post_raw,
+    versions_of,
+)
 from tests.factories import FolderFactory, ServiceFactory, ServiceVersionFactory, make_api_key
+from tests.query_counts import assert_queries
 
 pytestmark = pytest.mark.django_db
-
-ISO_UTC_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-# --- helpers and fixtures ---------------------------------------------------------------
-
-
-def post_export(client, body, **kwargs):
-    return client.post(client.api("export"), body, format="json", **kwargs)
-
-
-def post_raw(client, text: str, content_type="application/json"):
-    return client.post(client.api("export"), data=text, content_type=content_type)
-
-
-def assert_error(response, status: int, code: str, *words: str) -> dict:
-    """The response is our JSON error body with `code`, and its message names `words`."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) >= {"type", "code", "message", "details"}, body
-    assert body["code"] == code, body
-    assert body["message"] and "Traceback" not in body["message"]
-    for word in words:
-        assert word in body["message"], (word, body["message"])
-    return body
-
-
-def make_versions(tenant, folder: str, service: str, *versions: str, compiled=True):
-    folder_obj = FolderFactory(tenant=tenant, name=folder) if isinstance(folder, str) else folder
-    service_obj = ServiceFactory(folder=folder_obj, name=service)
-    return [ServiceVersionFactory(service=service_obj, version=v, compiled=compiled) for v in versions]
-
-
-def versions_of(body) -> list[str]:
-    return [row["service_uri_source"] for row in body["outputs"]["service_versions"]]
-
-
-def close_job(job_id, *, finished_at=None, **changes):
-    """Simulate the worker finishing a job (the download itself is tested elsewhere)."""
-    values = {
-        "status": JobStatus.CLOSED,
-        "finished_at": finished_at or timezone.now(),
-        "package": f"packages/{job_id}.zip",
-        "file_size": 123,
-        "file_hash": "ab" * 32,
-        "zip_process_time_ms": 42,
-    }
-    values.update(changes)
-    ExportJob.objects.filter(pk=job_id).update(**values)
-
-
-@pytest.fixture
-def catalog(tenant):
-    """finance/pricing with versions that trip up string sorting, and a second service."""
-    pricing = make_versions(
-        tenant, "finance", "pricing", "1.2.0", "1.2.5", "1.9.0", "1.10.0", "1.20.0", "2.0.0"
-    )
-    finance = pricing[0].service.folder
-    quotes = make_versions(tenant, finance, "quotes", "1.0.0", "1.1.0")
-    alpha = make_versions(tenant, "alpha", "zeta", "3.0.0")
-    return {"pricing": pricing, "quotes": quotes, "alpha": alpha}
-
-
-@pytest.fixture
-def high_limit(tenant):
-    tenant.export_api_job_limit = 100
-    tenant.save(update_fields=["export_api_job_limit"])
-    return tenant
-
-
-@pytest.fixture
-def second_api(tenant):
-    """Another, non-supervisor caller of the same tenant."""
-    return SparkClient(tenant.slug, make_api_key(tenant, name="second-key"))
-
-
-@pytest.fixture
-def supervisor_api(tenant):
-    return SparkClient(tenant.slug, make_api_key(tenant, name="boss-key", supervisor=True))
-
-
-@pytest.fixture
-def job_id(api, tenant):
-    version = ServiceVersionFactory(service__folder__tenant=tenant)
-    response = post_export(api, {"inputs": {"version_ids": [str(version.version_id)]}})
-    assert response.status_code == 200, response.json()
-    return response.json()["id"]
 
 
 # --- INVALID_REQUEST ----------------------------------------------------------------------
@@ -330,50 +247,6 @@ def test_service_without_versions_is_version_not_found(api, tenant):
     assert_error(response, 404, "VERSION_NOT_FOUND", "f/empty")
 
 
-@pytest.mark.parametrize("path", ["export/{}/status", "export/{}"])
-def test_unknown_job_is_job_not_found(api, path):
-    job_id = str(uuid.uuid4())
-    method = api.get if path.endswith("status") else api.patch
-    response = method(api.api(path.format(job_id)), {"export_status": "cancelled"}, format="json")
-    assert_error(response, 404, "JOB_NOT_FOUND", job_id)
-
-
-@pytest.mark.parametrize("job_ref", ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000Z"])
-def test_malformed_job_id_is_job_not_found(api, job_ref):
-    assert_error(api.get(api.api(f"export/{job_ref}/status")), 404, "JOB_NOT_FOUND", job_ref)
-    response = api.patch(api.api(f"export/{job_ref}"), {"export_status": "cancelled"}, format="json")
-    assert_error(response, 404, "JOB_NOT_FOUND")
-
-
-def test_job_of_another_tenant_is_not_found(api, other_api, job_id):
-    assert_error(other_api.get(other_api.api(f"export/{job_id}/status")), 404, "JOB_NOT_FOUND")
-    response = other_api.patch(other_api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
-    assert_error(response, 404, "JOB_NOT_FOUND")
-    # even on the job's own tenant URL, other credentials are refused
-    other_api.tenant_slug = "acme"
-    assert other_api.get(other_api.api(f"export/{job_id}/status")).status_code == 403
-    assert ExportJob.objects.get(pk=job_id).status == JobStatus.CREATED
-
-
-def test_job_of_another_caller_is_not_found_for_a_normal_key(api, second_api, job_id):
-    assert_error(second_api.get(second_api.api(f"export/{job_id}/status")), 404, "JOB_NOT_FOUND")
-    response = second_api.patch(second_api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
-    assert_error(response, 404, "JOB_NOT_FOUND")
-    close_job(job_id)
-    response = second_api.get(second_api.api(f"export/{job_id}/file/package.zip"))
-    assert_error(response, 404, "JOB_NOT_FOUND")
-    assert ExportJob.objects.get(pk=job_id).status == JobStatus.CLOSED
-
-
-def test_supervisor_sees_and_cancels_another_callers_job(api, supervisor_api, job_id):
-    response = supervisor_api.get(supervisor_api.api(f"export/{job_id}/status"))
-    assert response.status_code == 200
-    assert response.json()["id"] == job_id
-    response = supervisor_api.patch(supervisor_api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
-    assert response.status_code == 200
-    assert response.json()["status"] == "cancelled"
-
-
 # --- 422s ---------------------------------------------------------------------------------
 
 
@@ -480,57 +353,6 @@ def test_finished_jobs_do_not_count_against_the_limit(api, catalog):
     first = post_export(api, {"inputs": {"services": ["finance/pricing"]}}).json()["id"]
     close_job(first)
     assert post_export(api, {"inputs": {"services": ["finance/quotes"]}}).status_code == 200
-
-
-def test_cancel_answers_the_status_document(api, job_id):
-    response = api.patch(api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
-    assert response.status_code == 200, response.json()
-    body = response.json()
-    assert body["id"] == job_id
-    assert body["status"] == "cancelled"
-    assert body["outputs"]["files"] == []
-    job = ExportJob.objects.get(pk=job_id)
-    assert job.status == JobStatus.CANCELLED
-    assert job.finished_at is not None
-
-
-def test_cancel_in_progress_job(api, job_id):
-    ExportJob.objects.filter(pk=job_id).update(status=JobStatus.IN_PROGRESS)
-    response = api.patch(api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
-    assert response.status_code == 200
-    assert response.json()["status"] == "cancelled"
-
-
-@pytest.mark.parametrize(
-    "body", [{"export_status": "closed"}, {"export_status": "CANCELLED"}, {}, {"status": "cancelled"}, {"export_status": None}]
-)
-def test_cancel_with_another_value_is_invalid_request(api, job_id, body):
-    response = api.patch(api.api(f"export/{job_id}"), body, format="json")
-    assert_error(response, 400, "INVALID_REQUEST", "export_status")
-    assert "non_field_errors" not in response.json()["message"]
-    if body.get("export_status"):
-        assert repr(body["export_status"]) in response.json()["message"]
-        assert "'cancelled'" in response.json()["message"]
-    assert ExportJob.objects.get(pk=job_id).status == JobStatus.CREATED
-
-
-@pytest.mark.parametrize(
-    "status", [JobStatus.CLOSED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CLOSED_BY_TIMEOUT]
-)
-def test_cancel_finished_job_is_not_cancellable(api, job_id, status):
-    ExportJob.objects.filter(pk=job_id).update(status=status, finished_at=timezone.now())
-    response = api.patch(api.api(f"export/{job_id}"), {"export_status": "cancelled"}, format="json")
-    body = assert_error(response, 409, "JOB_NOT_CANCELLABLE", job_id, f"'{status}'")
-    assert body["details"] == {"status": status}
-    assert ExportJob.objects.get(pk=job_id).status == status
-
-
-def test_cancelling_frees_the_job_slot(api, catalog):
-    first = post_export(api, {"inputs": {"services": ["finance/pricing"]}}).json()["id"]
-    assert post_export(api, {"inputs": {"services": ["finance/quotes"]}}).status_code == 429
-    api.patch(api.api(f"export/{first}"), {"export_status": "cancelled"}, format="json")
-    response = post_export(api, {"inputs": {"services": ["finance/quotes"]}})
-    assert response.status_code == 200, response.json()
 
 
 # --- enqueueing ---------------------------------------------------------------------------
@@ -744,196 +566,7 @@ def test_file_name_is_used_in_the_download_url(api, catalog, file_name, expected
     assert file["zip_process_time"] == 42
 
 
-# --- status documents ---------------------------------------------------------------------
-
-
-def test_status_document_has_exactly_the_contract_fields(api, catalog):
-    response = post_export(api, {"inputs": {"services": ["finance/quotes[1.0]"]}})
-    assert response.status_code == 200
-    assert response["Content-Type"] == "application/json"
-    for document in (response.json(), api.get(response.json()["status_url"]).json()):
-        assert set(document) == {
-            "object", "id", "response_timestamp", "status", "status_url", "process_time",
-            "outputs", "errors", "source_system", "correlation_id",
-        }
-        job_id = document["id"]
-        assert uuid.UUID(job_id)
-        assert document["object"] == "export"
-        assert ISO_UTC_RE.match(document["response_timestamp"])
-        assert document["status"] == "created"
-        assert document["status_url"] == f"http://testserver/acme/api/v4/export/{job_id}/status"
-        assert isinstance(document["process_time"], int) and document["process_time"] >= 0
-        assert document["errors"] is None
-        assert set(document["outputs"]) == {"files", "services", "service_versions"}
-        assert document["outputs"]["files"] == []
-        quotes = catalog["quotes"][0]
-        assert document["outputs"]["services"] == [
-            {
-                "service_uri_source": "finance/quotes",
-                "folder_source": "finance",
-                "service_source": "quotes",
-                "service_id_source": str(quotes.service.service_id),
-            }
-        ]
-        assert document["outputs"]["service_versions"] == [
-            {
-                "service_uri_source": "finance/quotes[1.0.0]",
-                "folder_source": "finance",
-                "service_source": "quotes",
-                "version_source": "1.0.0",
-                "service_id_source": str(quotes.service.service_id),
-                "version_id_source": str(quotes.version_id),
-            }
-        ]
-
-
-def test_status_url_points_at_get_status(api, job_id):
-    url = api.get(api.api(f"export/{job_id}/status")).json()["status_url"]
-    response = api.get(url)
-    assert response.status_code == 200
-    assert response.json()["id"] == job_id
-
-
-@pytest.mark.parametrize(
-    "status", [JobStatus.CREATED, JobStatus.IN_PROGRESS, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CLOSED_BY_TIMEOUT]
-)
-def test_files_are_listed_only_for_closed_jobs(api, job_id, status):
-    close_job(job_id, status=status)
-    document = api.get(api.api(f"export/{job_id}/status")).json()
-    assert document["status"] == status
-    assert document["outputs"]["files"] == []
-
-
-def test_failed_job_reports_its_errors(api, job_id):
-    errors = [{"code": "STORAGE_ERROR", "message": "Disk full."}]
-    close_job(job_id, status=JobStatus.FAILED, package="", errors=errors)
-    document = api.get(api.api(f"export/{job_id}/status")).json()
-    assert document["status"] == "failed"
-    assert document["errors"] == errors
-
-
-def test_process_time_of_a_finished_job_is_fixed(api, job_id):
-    job = ExportJob.objects.get(pk=job_id)
-    close_job(job_id, finished_at=job.created_at + timedelta(seconds=3))
-    assert api.get(api.api(f"export/{job_id}/status")).json()["process_time"] == 3000
-
-
-# --- GET export/status --------------------------------------------------------------------
-
-
-def make_job(tenant, *, key_name="ci-key", status=JobStatus.CREATED, finished_ago=None, versions=()):
-    job = ExportJob.objects.create(
-        tenant=tenant,
-        status=status,
-        created_by=key_name,
-        created_by_key=ApiKey.objects.get(tenant=tenant, name=key_name),
-        file_filter="migrate",
-        version_filter="all",
-        finished_at=None if finished_ago is None else timezone.now() - finished_ago,
-    )
-    job.versions.set(versions)
-    return job
-
-
-def test_tenant_status_lists_in_progress_and_recent_jobs(api, tenant):
-    running = make_job(tenant, status=JobStatus.IN_PROGRESS)
-    waiting = make_job(tenant)
-    recent = make_job(tenant, status=JobStatus.CLOSED, finished_ago=timedelta(minutes=59))
-    failed = make_job(tenant, status=JobStatus.FAILED, finished_ago=timedelta(minutes=1))
-    make_job(tenant, status=JobStatus.CLOSED, finished_ago=timedelta(minutes=61))
-    make_job(tenant, status=JobStatus.CANCELLED, finished_ago=timedelta(days=2))
-
-    response = api.get(api.api("export/status"))
-    assert response.status_code == 200
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"in_progress_exports", "recent_exports", "tenant"}
-    assert {job["id"] for job in body["in_progress_exports"]} == {str(running.pk), str(waiting.pk)}
-    assert {job["id"] for job in body["recent_exports"]} == {str(recent.pk), str(failed.pk)}
-    assert body["tenant"] == {
-        "configuration": {"export_api_job_limit": 1},
-        "status": {"export_api_jobs_in_progress": 2},
-    }
-    summary = next(job for job in body["recent_exports"] if job["id"] == str(recent.pk))
-    assert summary["object"] == "export"
-    data = summary["data"]
-    assert set(data) == {
-        "export_status", "response_timestamp", "created_by", "created_timestamp",
-        "updated_timestamp", "process_time",
-    }
-    assert data["export_status"] == "closed"
-    assert data["created_by"] == "ci-key"
-    for field in ("response_timestamp", "created_timestamp", "updated_timestamp"):
-        assert ISO_UTC_RE.match(data[field]), data[field]
-    assert isinstance(data["process_time"], int)
-
-
-def test_tenant_status_shows_the_configured_limit(api, tenant):
-    tenant.export_api_job_limit = 3
-    tenant.save(update_fields=["export_api_job_limit"])
-    body = api.get(api.api("export/status")).json()
-    assert body["tenant"]["configuration"]["export_api_job_limit"] == 3
-    assert body["in_progress_exports"] == [] and body["recent_exports"] == []
-
-
-def test_job_posted_through_the_api_shows_its_creator(api, job_id):
-    (summary,) = api.get(api.api("export/status")).json()["in_progress_exports"]
-    assert summary["id"] == job_id
-    assert summary["data"]["created_by"] == "ci-key"
-    assert summary["data"]["export_status"] == "created"
-
-
-def test_normal_key_sees_only_its_own_jobs_supervisor_sees_all(api, second_api, supervisor_api, tenant, other_api, other_tenant):
-    mine = make_job(tenant)
-    theirs = make_job(tenant, key_name="second-key")
-    boss = make_job(tenant, key_name="boss-key", status=JobStatus.CLOSED, finished_ago=timedelta(minutes=5))
-    make_job(other_tenant, key_name="globex-key")
-
-    def ids(client):
-        body = client.get(client.api("export/status")).json()
-        return {job["id"] for job in body["in_progress_exports"] + body["recent_exports"]}
-
-    assert ids(api) == {str(mine.pk)}
-    assert ids(second_api) == {str(theirs.pk)}
-    assert ids(supervisor_api) == {str(mine.pk), str(theirs.pk), str(boss.pk)}
-    # the tenant-wide count is the tenant's, whoever asks
-    assert api.get(api.api("export/status")).json()["tenant"]["status"]["export_api_jobs_in_progress"] == 2
-    assert other_api.get(other_api.api("export/status")).json()["tenant"]["status"]["export_api_jobs_in_progress"] == 1
-
-
 # --- query counts -------------------------------------------------------------------------
-
-
-def count_queries(call) -> tuple[int, object]:
-    with CaptureQueriesContext(connection) as context:
-        response = call()
-    return len(context.captured_queries), response
-
-
-def test_tenant_status_query_count_does_not_grow_with_jobs(api, tenant):
-    api.get(api.api("export/status"))  # records the key's last use outside the measurement
-    make_job(tenant)
-    few, response = count_queries(lambda: api.get(api.api("export/status")))
-    assert len(response.json()["in_progress_exports"]) == 1
-    for _ in range(10):
-        make_job(tenant)
-        make_job(tenant, status=JobStatus.CLOSED, finished_ago=timedelta(minutes=3))
-    many, response = count_queries(lambda: api.get(api.api("export/status")))
-    assert len(response.json()["in_progress_exports"]) + len(response.json()["recent_exports"]) == 21
-    assert many == few
-
-
-def test_job_status_query_count_does_not_grow_with_versions(api, tenant):
-    one = make_versions(tenant, "small", "svc", "1.0.0")
-    many_versions = make_versions(tenant, "large", "svc", *[f"1.{i}.0" for i in range(20)])
-    small_job = make_job(tenant, versions=one)
-    large_job = make_job(tenant, versions=many_versions)
-    api.get(api.api("export/status"))
-    few, response = count_queries(lambda: api.get(api.api(f"export/{small_job.pk}/status")))
-    assert len(response.json()["outputs"]["service_versions"]) == 1
-    many, response = count_queries(lambda: api.get(api.api(f"export/{large_job.pk}/status")))
-    assert len(response.json()["outputs"]["service_versions"]) == 20
-    assert many == few
 
 
 def test_post_export_query_count_does_not_grow_with_versions(api, high_limit):
@@ -942,21 +575,19 @@ def test_post_export_query_count_does_not_grow_with_versions(api, high_limit):
     for service in range(3):
         make_versions(high_limit, large, f"svc{service}", *[f"1.{i}.0" for i in range(10)])
     api.get(api.api("export/status"))
-    few, response = count_queries(lambda: post_export(api, {"inputs": {"folders": ["small"]}}))
+    response = assert_queries("POST export, by folder", lambda: post_export(api, {"inputs": {"folders": ["small"]}}))
     assert len(versions_of(response.json())) == 3
-    many, response = count_queries(lambda: post_export(api, {"inputs": {"folders": ["large"]}}))
+    response = assert_queries("POST export, by folder", lambda: post_export(api, {"inputs": {"folders": ["large"]}}))
     assert len(versions_of(response.json())) == 30
-    assert many == few
 
 
 def test_post_export_query_count_does_not_grow_with_references(api, high_limit):
     versions = make_versions(high_limit, "f", "svc", *[f"1.{i}.0" for i in range(12)])
     api.get(api.api("export/status"))
-    few, _ = count_queries(lambda: post_export(api, {"inputs": {"services": ["f/svc[1.0]"], "version_ids": [str(versions[0].version_id)]}}))
+    assert_queries("POST export, by references", lambda: post_export(api, {"inputs": {"services": ["f/svc[1.0]"], "version_ids": [str(versions[0].version_id)]}}))
     refs = [f"f/svc[1.{i}]" for i in range(12)] + [f"version/{v.version_id}" for v in versions]
-    many, response = count_queries(lambda: post_export(api, {"inputs": {"services": refs, "version_ids": [str(v.version_id) for v in versions]}}))
+    response = assert_queries("POST export, by references", lambda: post_export(api, {"inputs": {"services": refs, "version_ids": [str(v.version_id) for v in versions]}}))
     assert response.status_code == 200
-    assert many == few
 
 
 # --- odd shapes never 500 -----------------------------------------------------------------
@@ -1031,17 +662,6 @@ def test_odd_bodies_answer_a_json_4xx_with_a_code(api, catalog, text):
     assert re.fullmatch(r"[A-Z_]+", body["code"])
     assert body["message"]
     assert not ExportJob.objects.exists()
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["null", "[]", '"x"', '{"export_status": ["cancelled"]}', '{"export_status": {"a": 1}}', "{bad", '{"export_status": "\\ud800"}'],
-)
-def test_odd_cancel_bodies_answer_a_json_4xx(api, job_id, text):
-    response = api.patch(api.api(f"export/{job_id}"), data=text.encode("utf-8", "surrogatepass"), content_type="application/json")
-    assert 400 <= response.status_code < 500, response.content[:500]
-    assert re.fullmatch(r"[A-Z_]+", response.json()["code"])
-    assert ExportJob.objects.get(pk=job_id).status == JobStatus.CREATED
 
 
 # --- concurrency --------------------------------------------------------------------------
