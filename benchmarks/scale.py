@@ -18,7 +18,7 @@ document): POST export of `folder-0` (1,000 versions), the median of `--repeats`
 ≤ 300 ms), against POST export of a 10-version folder as the baseline, with the database
 queries of each (the count must be the same), and GET export/{id}/status of the
 1,000-version job. Before each of these requests the process forgets its status snapshots
-and kept selections (sparkexport/snapshots.py), so each one resolves and reads as the first
+and kept selections (sparkexport/snapshots/), so each one resolves and reads as the first
 request of its kind does; a repeat POST whose selection is kept is printed for context.
 """
 import argparse

@@ -10,6 +10,7 @@ class ExportsConfig(AppConfig):
 
     def ready(self):
         from exports import snapshot_scopes
+        from exports.imports import admin as import_jobs_admin  # noqa: F401  registers ImportJob
 
         snapshot_scopes.connect()
 

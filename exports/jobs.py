@@ -92,21 +92,23 @@ def _drop_dead_db_connection() -> None:
         db_connection.close()
 
 
-def _on_failure(model, job, exc_type, exc_value) -> None:
-    """RQ failure callback: the horse was killed, the worker died or the database went away
-    mid-job (so the job could not record its own failure); record it on the row."""
+def _stopped_because(exc_type, exc_value) -> str:
     _drop_dead_db_connection()
-    undone = " Nothing was imported." if model is ImportJob else ""
-    if exc_type and issubclass(exc_type, DatabaseError):
-        job_fail(model, job.id, "DATABASE_ERROR", f"The database connection was lost during the {model.kind} ({exc_value}). Run it again.{undone}")
-        return
-    reason = f"{exc_type.__name__}: {exc_value}" if exc_type else "the worker stopped"
-    job_fail(model, job.id, "WORKER_LOST", f"The worker running this {model.kind} stopped ({reason}).{undone}")
+    return f"{exc_type.__name__}: {exc_value}" if exc_type else "the worker stopped"
 
 
 def on_export_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
-    _on_failure(ExportJob, job, exc_type, exc_value)
+    """RQ failure callback: the horse was killed, the worker died or the database went away
+    mid-job (so the job could not record its own failure); record it on the row."""
+    reason = _stopped_because(exc_type, exc_value)
+    if exc_type and issubclass(exc_type, DatabaseError):
+        job_fail(ExportJob, job.id, "DATABASE_ERROR", f"The database connection was lost during the export ({exc_value}). Run it again.")
+        return
+    job_fail(ExportJob, job.id, "WORKER_LOST", f"The worker running this export stopped ({reason}).")
 
 
 def on_import_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
-    _on_failure(ImportJob, job, exc_type, exc_value)
+    """RQ failure callback for imports (killed horse, dead worker, lost database connection):
+    the import's transaction was rolled back with it."""
+    reason = _stopped_because(exc_type, exc_value)
+    job_fail(ImportJob, job.id, "WORKER_LOST", f"The worker running this import stopped ({reason}); nothing was imported.")

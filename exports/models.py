@@ -66,17 +66,19 @@ def job_visible_to(job, caller) -> bool:
     )
 
 
-class JobQuerySetMixin:
+class JobQuerySet:
+    """What the querysets of both job kinds add (a mixin: exports are snapshot-fed, imports not)."""
+
     def visible_to(self, caller):
         """The jobs of `caller`'s tenant that it may see."""
         return self.filter(tenant=caller.tenant, **visibility(caller))
 
 
-class ExportJobQuerySet(JobQuerySetMixin, SnapshotQuerySet):
+class ExportJobQuerySet(JobQuerySet, SnapshotQuerySet):
     pass
 
 
-class ImportJobQuerySet(JobQuerySetMixin, models.QuerySet):
+class ImportJobQuerySet(JobQuerySet, models.QuerySet):
     pass
 
 

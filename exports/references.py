@@ -9,10 +9,9 @@ import uuid
 from dataclasses import dataclass
 
 from sparkexport.errors import InvalidServiceUri
-from tenants.naming import catalog_name_problem
+from tenants.naming import catalog_name_problem, parse_version_prefix
 
-VERSION_PREFIX_RE = re.compile(r"^\d{1,9}(\.\d{1,9}){0,2}$")
-BRACKET_RE = re.compile(r"^(?P<path>[^\[\]]*)\[(?P<version>[^\[\]]*)\]$")
+BRACKET_RE = re.compile(r"(?P<path>[^\[\]]*)\[(?P<version>[^\[\]]*)\]")
 
 
 @dataclass(frozen=True)
@@ -52,15 +51,15 @@ def parse_uuid(value: str) -> uuid.UUID | None:
 def parse_service_reference(raw: str) -> ServiceRef:
     """One reference, parsed; InvalidServiceUri says which form was expected."""
     text = raw.strip()
-    match = BRACKET_RE.match(text)
+    match = BRACKET_RE.fullmatch(text)
     path, version_text = (match["path"], match["version"].strip()) if match else (text, "")
     parts = [part for part in path.split("/") if part]
 
     version = None
     if version_text:
-        if not VERSION_PREFIX_RE.match(version_text):
+        version = parse_version_prefix(version_text)
+        if version is None:
             raise _invalid(raw, f"'{version_text}' is not a version; use MAJOR[.MINOR[.PATCH]]")
-        version = tuple(int(part) for part in version_text.split("."))
 
     if len(parts) == 4 and parts[0] == "folders" and parts[2] == "services":
         return _named_ref(raw, parts[1], parts[3], version)

@@ -206,13 +206,14 @@ def _parse_job_id(job_id: str) -> uuid.UUID | None:
         return None
 
 
-def _job_get(jobs, caller, job_id: str, kind: str, origin: str):
+def _job_get(jobs, caller, job_id: str):
     parsed = _parse_job_id(job_id)
     job = jobs.filter(pk=parsed).first() if parsed else None
     if job is None:
+        kind = jobs.model.kind
         raise NotFound(
-            f"{kind} job {job_id} was not found in tenant '{caller.tenant.slug}', or it was "
-            f"started by another caller. Use the id returned by {origin}.",
+            f"{kind.capitalize()} job {job_id} was not found in tenant '{caller.tenant.slug}', or it "
+            f"was started by another caller. Use the id returned by POST {kind}.",
             code="JOB_NOT_FOUND",
         )
     return job
@@ -232,7 +233,7 @@ STATUS_VERSIONS = (
 def export_job_get(caller, job_id: str) -> ExportJob:
     """One visible export job with what its status document needs, or JOB_NOT_FOUND."""
     jobs = ExportJob.objects.visible_to(caller).prefetch_related(Prefetch("versions", queryset=STATUS_VERSIONS))
-    job = _job_get(jobs, caller, job_id, "Export", "POST export")
+    job = _job_get(jobs, caller, job_id)
     job.tenant = caller.tenant  # the visible jobs are all the caller's tenant's: no join needed
     return job
 
@@ -240,7 +241,7 @@ def export_job_get(caller, job_id: str) -> ExportJob:
 def import_job_get(caller, job_id: str) -> ImportJob:
     """One visible import job, or JOB_NOT_FOUND."""
     jobs = ImportJob.objects.visible_to(caller).select_related("tenant")
-    return _job_get(jobs, caller, job_id, "Import", "POST import")
+    return _job_get(jobs, caller, job_id)
 
 
 def jobs_for_tenant_status(model, caller) -> tuple[list, list, int]:
@@ -273,7 +274,7 @@ def tenant_jobs_status(model, caller) -> dict:
         f"in_progress_{kind}s": in_progress,
         f"recent_{kind}s": recent,
         "tenant": {
-            "configuration": {f"{kind}_api_job_limit": getattr(caller.tenant, f"{kind}_api_job_limit")},
+            "configuration": {model.job_limit_field: getattr(caller.tenant, model.job_limit_field)},
             "status": {f"{kind}_api_jobs_in_progress": tenant_in_progress},
         },
     }

@@ -76,7 +76,7 @@ def export_job_create(
     )
     fields = {"inputs": inputs, **options, **creator_fields(caller, idempotency_key, fingerprint)}
     try:
-        job = _create(caller, selection, fields, enqueue=enqueue)
+        job, created = _create(caller, selection, fields, enqueue=enqueue)
     except queue.QueueUnavailable:
         raise queue.unavailable_error() from None
     except IntegrityError:
@@ -84,18 +84,21 @@ def export_job_create(
         if earlier := idempotent_job(ExportJob, caller, idempotency_key, fingerprint):
             return earlier
         raise
+    if not created:
+        return job
     audit_record(job=job, action=AuditAction.CREATED, caller=caller)
     logger.info("export %s created by %s in %s: %d versions", job.pk, caller.label, caller.tenant, len(selection.version_pks))
     return job
 
 
-def _create(caller, selection: Selection, fields: dict, *, enqueue: bool) -> ExportJob:
-    """The job row and its versions, within the tenant's limits checked on its locked row."""
+def _create(caller, selection: Selection, fields: dict, *, enqueue: bool) -> tuple[ExportJob, bool]:
+    """(the job row and its versions, created now), within the tenant's limits checked on its
+    locked row; (its twin's job, False) for a retry that waited for the lock."""
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=caller.tenant.pk)
         # A retry that waited for the lock finds the job its twin just created.
         if earlier := idempotent_job(ExportJob, caller, fields["idempotency_key"], fields["request_fingerprint"]):
-            return earlier
+            return earlier, False
         _check_size(locked, selection.estimated_size)
         # An identical package still stored closes the job at once: no work, no slot taken.
         reused = reusable_package(locked.pk, selection.content_key)
@@ -113,7 +116,7 @@ def _create(caller, selection: Selection, fields: dict, *, enqueue: bool) -> Exp
         )
         if enqueue and reused is None:
             transaction.on_commit(lambda: job_enqueue(job, run_export_job, on_export_job_failure))
-    return job
+    return job, True
 
 
 def export_job_rerun(job: ExportJob, *, caller) -> ExportJob:

@@ -30,6 +30,9 @@ def enqueue(queue_name: str, func: Callable[[str], None], *, job_id: str, timeou
     `on_failure` runs when RQ itself fails the job: its work horse was killed, or its worker
     died and RQ's sweep found it abandoned.
     """
+    for callable_ in (func, on_failure):
+        if callable_ is not None and "<" in callable_.__qualname__:
+            raise ValueError(f"{callable_.__qualname__} is not a module-level function: RQ could not import it")
     if settings.EMBEDDED_QUEUE:
         _embedded_executor().submit(_run_embedded, func, job_id)
         return

@@ -2,12 +2,12 @@
 catalog's workbooks and Neuron packages (no Django import).
 
 A safe path is relative, uses '/' only, has no empty, '.' or '..' component, no drive letter
-and no control character (C0, DEL, C1, or a Unicode line or paragraph separator), so that
-it extracts to the same place, inside the target folder, on every system.
+and no control character (C0, DEL or C1), so that it extracts to the same place, inside the
+target folder, on every system.
 """
 import re
 
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 _DRIVE = re.compile(r"[A-Za-z]:")
 
 

@@ -8,6 +8,8 @@ import re
 
 CATALOG_NAME_RE = re.compile(r"[A-Za-z0-9_.\- ]{1,100}")
 SEMVER_RE = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
+# A reference's [version]: MAJOR, MAJOR.MINOR or MAJOR.MINOR.PATCH, matched component-wise.
+VERSION_PREFIX_RE = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9}){0,2}")
 
 
 def catalog_name_problem(name: object) -> str | None:
@@ -26,3 +28,10 @@ def parse_semver(version: object) -> tuple[int, int, int] | None:
     """(major, minor, patch) for 'MAJOR.MINOR.PATCH', or None when it is not one."""
     match = SEMVER_RE.fullmatch(version) if isinstance(version, str) else None
     return tuple(int(part) for part in match.groups()) if match else None
+
+
+def parse_version_prefix(text: object) -> tuple[int, ...] | None:
+    """(major[, minor[, patch]]) of a reference's version prefix, or None when it is not one."""
+    if not isinstance(text, str) or not VERSION_PREFIX_RE.fullmatch(text):
+        return None
+    return tuple(int(part) for part in text.split("."))

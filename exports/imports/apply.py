@@ -16,6 +16,7 @@ from exports.packages.reader import open_member
 from sparkexport.errors import ApplicationError
 from sparkexport.storage import local_path
 from tenants.models import Service, ServiceVersion
+from tenants.naming import parse_semver
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def _apply(item: PlannedService, package_path: str, saved: list[str], author: st
 def _add_version(service: Service, planned, package_path: str, saved: list[str], author: str) -> None:
     source = planned.source
     metadata = source.metadata
-    major, minor, patch = (int(part) for part in planned.version.split("."))
+    major, minor, patch = parse_semver(planned.version)
     version = ServiceVersion(
         service=service,
         version=planned.version,

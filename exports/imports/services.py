@@ -61,13 +61,14 @@ def import_job_create(
             "warnings": _unselected_warnings(package, plan),
         }
         try:
-            job = _dry_run(fields) if dry_run else _create_and_queue(caller, fields, path, enqueue)
+            job, created = (_dry_run(fields), True) if dry_run else _create_and_queue(caller, fields, path, enqueue)
         except IntegrityError:
             # A simultaneous retry with the same Idempotency-Key won the insert.
             if earlier := idempotent_job(ImportJob, caller, idempotency_key, fingerprint):
                 return earlier
             raise
-    audit_record(job=job, action=AuditAction.CREATED, caller=caller)
+    if created:
+        audit_record(job=job, action=AuditAction.CREATED, caller=caller)
     return job
 
 
@@ -86,7 +87,9 @@ def _unselected_warnings(package: Package, plan: list[PlannedService]) -> list[d
     ]
 
 
-def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> ImportJob:
+def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> tuple[ImportJob, bool]:
+    """(the job, its upload stored and queued at commit, True); (its twin's job, False) for a
+    retry that waited for the tenant's lock."""
     tenant = caller.tenant
     storage = package_storage()
     stored_name = None
@@ -95,7 +98,7 @@ def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> ImportJ
             locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
             # A retry that waited for the lock finds the job its twin just created.
             if earlier := idempotent_job(ImportJob, caller, fields["idempotency_key"], fields["request_fingerprint"]):
-                return earlier
+                return earlier, False
             job_limit_check(ImportJob, locked)
             job = ImportJob.objects.create(**{**fields, "tenant": locked})
             with open(path, "rb") as handle:
@@ -112,7 +115,7 @@ def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> ImportJ
         raise
     job.refresh_from_db()
     logger.info("import %s created by %s in %s", job.pk, job.created_by, tenant)
-    return job
+    return job, True
 
 
 def import_job_discard_upload(job: ImportJob) -> None:

@@ -61,7 +61,7 @@ def make_import(tenant, *, status=JobStatus.CLOSED, created_ago=timedelta(minute
 
 
 def store_package(job: ExportJob, content: bytes = b"PK\x05\x06" + b"\0" * 18) -> str:
-    """Give a closed job a stored package, as export_job_complete would."""
+    """Give a closed job a stored package, as the worker closing it would."""
     name = package_storage().save(f"{job.tenant.slug}/{job.pk}.zip", ContentFile(content))
     ExportJob.objects.filter(pk=job.pk).update(
         package=name, file_size=len(content), file_hash=hashlib.sha256(content).hexdigest()

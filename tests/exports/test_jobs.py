@@ -12,10 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from rq import SimpleWorker
 
 from exports.building import export_job_package
+from exports.lifecycle import job_cancel, job_start
 from exports.maintenance import export_package_delete
 from exports.models import ExportJob, JobStatus
 from exports.packages.writer import PackagingStopped
-from exports.lifecycle import job_cancel, job_start
 from tenants.callers import Caller
 from tests.factories import ServiceVersionFactory
 

@@ -12,10 +12,9 @@ from django.utils import timezone
 from rq import Callback, SimpleWorker
 
 from exports.building import work_file
+from exports.lifecycle import job_start
 from exports.maintenance import REAP_GRACE, export_package_delete
 from exports.models import ExportJob, ImportJob, JobStatus
-from exports.lifecycle import job_start
-
 from tests.factories import ServiceVersionFactory
 
 pytestmark = pytest.mark.django_db

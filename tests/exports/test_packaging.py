@@ -228,6 +228,7 @@ def test_bytes_entry():
         "a\nb.json",
         "a\x1fb.json",
         "a\x7fb.json",
+        "a\x85b.json",  # C1 (NEL): the same rule as the reader's and the catalog's
     ],
 )
 def test_unsafe_paths_rejected_before_writing(path):

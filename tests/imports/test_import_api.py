@@ -1,17 +1,17 @@
 """Import through the API and a real worker: round trips, every services_existing mode, dry runs, all or nothing."""
 import io
-from datetime import timedelta
-import shutil
 import json
+import shutil
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import django_rq
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.utils import timezone
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from exports.imports.apply import import_job_run
 from exports.imports.services import import_job_rerun
@@ -22,7 +22,6 @@ from tenants.callers import Caller
 from tenants.models import Folder, Service, ServiceVersion
 from tests.conftest import SparkClient
 from tests.factories import ServiceVersionFactory, make_api_key
-
 from tests.imports.conftest import export_all, run_workers
 
 pytestmark = pytest.mark.django_db

@@ -261,7 +261,7 @@ def test_corrupt_central_directory(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["../evil", "/abs", "a/../../b", "a\\b", "C:x", "a//b", "./a", "a/./b", "\\x"]
+    "name", ["../evil", "/abs", "a/../../b", "a\\b", "C:x", "a//b", "./a", "a/./b", "\\x", "a\x85b", "a\x9fb"]
 )
 def test_zip_slip_names(tmp_path, name):
     path = raw_zip(tmp_path, ["manifest.json", name])

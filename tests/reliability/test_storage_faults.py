@@ -36,7 +36,7 @@ from tests.reliability.conftest_s3 import (  # noqa: F401 - fixtures
     work_files,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]  # a moto server process
 
 MB = 1024 * 1024
 

@@ -22,7 +22,6 @@ from tests.factories import ServiceVersionFactory, TenantFactory
 from tests.security.fuzz_stats import FUZZ_STATS
 
 
-
 @dataclass
 class World:
     """One tenant's data and the secrets of its API keys."""

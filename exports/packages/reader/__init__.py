@@ -41,9 +41,10 @@ Decisions:
 - `open_member` re-checks size and SHA-256 while streaming, so a file swapped
   between `read_package` and `open_member` fails instead of importing silently.
 
-The checks live in `zip_safety` (steps 1-4, and `open_member`'s stream) and
-`contents` (steps 5-8); `model` holds the exception, the data classes and the
-message helpers both use.
+The checks live in `zip_safety` (steps 1-4, and `open_member`'s stream), `contents`
+(steps 5, 6 and 8) and `versions` (step 7); `model` holds the exception, the data classes
+and the message helpers they use. Entry-path safety is sparkexport/zip_paths.py, names and
+versions tenants/naming.py.
 
 Only the standard library is used (no Django), like exports/packages/writer.py.
 """
