@@ -17,5 +17,5 @@ class ExportsConfig(AppConfig):
         if settings.EMBEDDED_QUEUE:
             logging.getLogger("sparkexport").warning(
                 "REDIS_URL is not set: jobs run in-process in the web server (development "
-                "mode only). Set REDIS_URL and run `manage.py rqworker exports` in production."
+                "mode only). Set REDIS_URL and run `manage.py rqworker exports imports` in production."
             )

@@ -42,8 +42,9 @@ sparkexport is starting at $base  (tenant: $TENANT)
                    client_secret=$client_secret
                    token URL: $base/auth/realms/$TENANT/protocol/openid-connect/token
   Admin:           $base/admin/  user 'supervisor', password '$password'
-  Try:             export API_KEY=$api_key   and follow the README's walk-through.
-These credentials are new on every start; the previous ones were revoked.
+These credentials are new on every start; the previous ones were revoked. For the README's
+walk-through, in another terminal:
+  export API_KEY='$api_key' CLIENT_ID='$client_id' CLIENT_SECRET='$client_secret'
 
 MSG
 

@@ -38,6 +38,19 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
+# Served over HTTPS (docs/deployment.md): plain HTTP is redirected, cookies are secure-only, and
+# a TLS-terminating proxy is trusted to say so in X-Forwarded-Proto. HSTS only when asked for:
+# once browsers have seen it, the site cannot go back to plain HTTP for that long.
+HTTPS = env_bool("DJANGO_HTTPS")
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS")
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD")
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]  # load balancers probe over plain HTTP
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -215,7 +228,15 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("OAUTH_TOKEN_TTL_SECONDS", "3600")),
     "SCOPES": {"spark": "Spark APIs"},
     "DEFAULT_SCOPES": ["spark"],
-    "PKCE_REQUIRED": False,
+    # Only the client-credentials grant is served (tenants/api/oauth.py); the rest follows the
+    # OAuth 2.0 Security BCP (RFC 9700), as django-oauth-toolkit 4 will by default.
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    **{f"COMPLIANT_BCP_RFC9700_{rule}": True for rule in (
+        "IMPLICIT_GRANT", "PASSWORD_GRANT", "PKCE_METHOD", "ACCESS_TOKEN_TRANSPORT",
+        "AUTHZ_RESPONSE_ISS", "TOKEN_STORAGE", "REFRESH_TOKEN", "REDIRECT_URI_SCHEME", "PKCE_REQUIRED",
+    )},
     "OAUTH2_VALIDATOR_CLASS": "tenants.api.oauth.TenantOAuth2Validator",
 }
 

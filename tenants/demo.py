@@ -21,7 +21,7 @@ from openpyxl.xml.functions import tostring
 
 from sparkexport.errors import InvalidRequest
 from sparkexport.zip_paths import CONTROL_CHARACTERS
-from tenants.models import ServiceVersion, Tenant
+from tenants.models import MB, ServiceVersion, Tenant
 from tenants.services import service_version_add
 
 # Fixed timestamps so demo artifacts are reproducible byte for byte.
@@ -264,6 +264,23 @@ def make_demo_neuron(service: str, version: str) -> bytes:
     return _zip_bytes([(name, files[name]) for name in sorted(files)])
 
 
+def make_large_demo_neuron(service: str, version: str, extra_bytes: int) -> bytes:
+    """The demo Neuron package plus `extra_bytes` of incompressible data (stored, not deflated),
+    for packages that take long enough to package to be cancelled by hand."""
+    with zipfile.ZipFile(io.BytesIO(make_demo_neuron(service, version))) as small:
+        members = [(info.filename, small.read(info)) for info in small.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in [*members, ("assets/data.bin", random.Random(f"{service}:{version}").randbytes(extra_bytes))]:
+            info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+            info.create_system = 3
+            info.external_attr = 0o100644 << 16
+            stored = name.endswith(".bin")
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
 # --------------------------------------------------------------------------
 # the demo catalog
 # --------------------------------------------------------------------------
@@ -271,6 +288,8 @@ def make_demo_neuron(service: str, version: str) -> bytes:
 FOLDER_NAMES = ["insurance", "pricing", "claims", "underwriting", "retirement", "lending"]
 SERVICE_NAMES = ["term-life", "motor-quote", "home-cover", "risk-score", "annuity", "loan-offer"]
 DRAFT = ("drafts", "draft-calculator", "0.1.0")  # a version that is never compiled
+LARGE = ("large", "archive")  # versions of about LARGE_VERSION_MB each, when asked for
+LARGE_VERSION_MB = 25
 
 
 def _name(names: list[str], index: int) -> str:
@@ -278,42 +297,48 @@ def _name(names: list[str], index: int) -> str:
     return base if index < len(names) else f"{base}-{index // len(names) + 1}"
 
 
-def demo_catalog_seed(*, tenant: Tenant, folders: int = 2, services: int = 2, versions: int = 3) -> dict:
-    """Create what is missing of the demo catalog; running it again adds nothing."""
-    if min(folders, services, versions) < 0:
-        raise InvalidRequest("The numbers of folders, services and versions may not be negative.")
+def demo_catalog_seed(*, tenant: Tenant, folders: int = 2, services: int = 2, versions: int = 3,
+                      large_mb: int = 0) -> dict:
+    """Create what is missing of the demo catalog; running it again adds nothing. With
+    `large_mb`, folder `large` holds about that many megabytes of Neuron packages."""
+    if min(folders, services, versions, large_mb) < 0:
+        raise InvalidRequest("The numbers of folders, services, versions and megabytes may not be negative.")
     existing = set(
         ServiceVersion.objects.filter(service__folder__tenant=tenant).values_list(
             "service__folder__name", "service__name", "version"
         )
     )
     wanted = [
-        (_name(FOLDER_NAMES, f), _name(SERVICE_NAMES, f * services + s), f"1.{v}.0", True)
+        (_name(FOLDER_NAMES, f), _name(SERVICE_NAMES, f * services + s), f"1.{v}.0", True, 0)
         for f in range(folders)
         for s in range(services)
         for v in range(versions)
     ]
-    wanted.append((*DRAFT, False))
-    added = 0
+    wanted.append((*DRAFT, False, 0))
+    large_versions = -(-large_mb // LARGE_VERSION_MB)
+    wanted += [(*LARGE, f"1.{v}.0", True, large_mb * MB // large_versions) for v in range(large_versions)]
+    missing = [item for item in wanted if item[:3] not in existing]
     with tempfile.TemporaryDirectory() as scratch:
-        for folder, service, version, compiled in wanted:
-            if (folder, service, version) in existing:
-                continue
-            workbook = Path(scratch, f"{service}.xlsx")
-            workbook.write_bytes(make_demo_workbook(service, version))
-            neuron = None
-            if compiled:
-                neuron = Path(scratch, "neuron.zip")
-                neuron.write_bytes(make_demo_neuron(service, version))
-            service_version_add(
-                tenant=tenant,
-                folder=folder,
-                service=service,
-                version=version,
-                workbook_path=workbook,
-                neuron_path=neuron,
-                release_note=f"Demo release {version} of {service}.",
-                author="demo_seed",
-            )
-            added += 1
-    return {"versions_added": added, "versions_total": len(wanted)}
+        for folder, service, version, compiled, extra_bytes in missing:
+            _add_demo_version(tenant, Path(scratch), folder, service, version, compiled, extra_bytes)
+    return {"versions_added": len(missing), "versions_total": len(wanted)}
+
+
+def _add_demo_version(tenant, scratch: Path, folder, service, version, compiled: bool, extra_bytes: int) -> None:
+    workbook = scratch / f"{service}.xlsx"
+    workbook.write_bytes(make_demo_workbook(service, version))
+    neuron = None
+    if compiled:
+        neuron = scratch / "neuron.zip"
+        data = make_large_demo_neuron(service, version, extra_bytes) if extra_bytes else make_demo_neuron(service, version)
+        neuron.write_bytes(data)
+    service_version_add(
+        tenant=tenant,
+        folder=folder,
+        service=service,
+        version=version,
+        workbook_path=workbook,
+        neuron_path=neuron,
+        release_note=f"Demo release {version} of {service}.",
+        author="demo_seed",
+    )

@@ -5,6 +5,7 @@ job ids, service names, version ids and key names must never appear in an answer
 outside it (and vice versa).
 """
 import json
+import hashlib
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -63,7 +64,7 @@ def caller_headers(scenario: str, endpoint: str, home, neighbour) -> dict:
         return key_headers("deadbeef0000.not-a-real-secret", HOME)
     if scenario == "expired_token":
         token = fetch_token(home.tenant, "expired-user")
-        AccessToken.objects.filter(token=token).update(expires=timezone.now() - timedelta(seconds=1))
+        AccessToken.objects.filter(token_checksum=hashlib.sha256(token.encode()).hexdigest()).update(expires=timezone.now() - timedelta(seconds=1))
         return bearer(token)
     if scenario == "unknown_token":
         return bearer("an-unknown-token")

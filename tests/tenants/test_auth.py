@@ -1,4 +1,5 @@
 """API keys and OAuth2 client-credentials tokens, across two tenants."""
+import hashlib
 from datetime import timedelta
 from unittest import mock
 from urllib.parse import urlencode
@@ -161,7 +162,7 @@ def test_token_keeps_working_for_the_same_user_across_tokens(tenant):
 
 def test_expired_token_is_unauthorized(tenant):
     token = fetch_token(tenant)
-    AccessToken.objects.filter(token=token).update(expires=timezone.now() - timedelta(seconds=1))
+    AccessToken.objects.filter(token_checksum=hashlib.sha256(token.encode()).hexdigest()).update(expires=timezone.now() - timedelta(seconds=1))
     client = bearer(tenant.slug, token)
     body = assert_unauthorized(client.get(client.api("export/status")))
     assert "token" in body["message"]
@@ -343,3 +344,11 @@ def test_garbled_basic_auth_is_invalid_client(tenant, header):
     )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
+
+
+def test_tokens_are_stored_hashed(tenant):
+    """RFC 9700 §4: a copy of the database gives away no usable bearer token."""
+    token = fetch_token(tenant)
+    stored = AccessToken.objects.get()
+    assert token not in (stored.token, str(stored))
+    assert stored.token_checksum == hashlib.sha256(token.encode()).hexdigest()

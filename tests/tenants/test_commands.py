@@ -29,7 +29,7 @@ COMMANDS = {
     "apikey_revoke": ["--name", "--prefix"],
     "oauth_client_create": ["--name", "--user", "--rotate"],
     "service_version_add": ["--workbook", "--neuron", "--release-note"],
-    "demo_seed": ["--folders", "--services", "--versions"],
+    "demo_seed": ["--folders", "--services", "--versions", "--large-mb"],
 }
 
 
@@ -600,6 +600,17 @@ def test_demo_seed_existing_tenant_and_growth(acme):
     data = run_json("demo_seed", "acme", "--folders", "1", "--services", "1", "--versions", "3")
     assert data["versions_added"] == 2
     assert ServiceVersion.objects.count() == 4
+    out, _ = run("demo_seed", "acme", "--folders", "1", "--services", "1", "--versions", "3")
+    assert "added 0 demo version(s); 4 were there already" in out
+
+
+def test_demo_seed_large_folder_holds_valid_packages_of_the_size_asked(acme):
+    data = run_json("demo_seed", "acme", "--folders", "0", "--large-mb", "30")
+    assert data["versions_added"] == 3  # the draft and two large versions of about 15 MB
+    large = ServiceVersion.objects.filter(service__folder__name="large", service__name="archive")
+    assert sorted(v.version for v in large) == ["1.0.0", "1.1.0"]
+    assert all(15 * 1024 * 1024 <= v.neuron_size < 16 * 1024 * 1024 for v in large)
+    assert all(v.is_compiled for v in large)  # validated by service_version_add, as any upload
 
 
 def test_demo_seed_refuses_invalid_slug():
@@ -609,7 +620,7 @@ def test_demo_seed_refuses_invalid_slug():
     assert not Tenant.objects.exists()
 
 
-@pytest.mark.parametrize("option", ["--folders", "--services", "--versions"])
+@pytest.mark.parametrize("option", ["--folders", "--services", "--versions", "--large-mb"])
 def test_demo_seed_refuses_negative_counts(option):
     with pytest.raises(CommandError):
         run("demo_seed", "demo", option, "-1")

@@ -26,6 +26,11 @@ class Command(ServiceCommand):
         parser.add_argument("--folders", type=count, default=2, help="Demo folders (default 2).")
         parser.add_argument("--services", type=count, default=2, help="Services per folder (default 2).")
         parser.add_argument("--versions", type=count, default=3, help="Versions per service (default 3).")
+        parser.add_argument(
+            "--large-mb", type=count, default=0,
+            help="Also fill folder 'large' with about this many MB of Neuron packages (exports slow "
+            "enough to cancel by hand; default 0).",
+        )
 
     def handle(self, *args, **options):
         tenant = tenant_get(options["tenant"])
@@ -37,9 +42,11 @@ class Command(ServiceCommand):
             folders=options["folders"],
             services=options["services"],
             versions=options["versions"],
+            large_mb=options["large_mb"],
         )
         data = {"tenant": tenant.slug, "tenant_created": created, **result}
+        already = result["versions_total"] - result["versions_added"]
         self.emit(options, data, [
             f"Tenant '{tenant.slug}'{' created' if created else ''}: added {result['versions_added']} "
-            f"of {result['versions_total']} demo versions (the rest existed)."
+            f"demo version(s); {already} were there already."
         ])
