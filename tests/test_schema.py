@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 
+from tests.security.conftest import build_world
+
 pytestmark = pytest.mark.django_db
 
 DOCS_PAGES = ["/api/docs/", "/api/redoc/"]
@@ -29,6 +31,19 @@ def test_schema_lists_every_export_endpoint_with_its_errors(client):
     assert {"200", "400", "401", "403", "404", "422", "429", "503"} <= set(create["responses"])
     assert "application/zip" in paths["/{tenant}/api/v4/export/{job_id}/file/{file_name}"]["get"]["responses"]["200"]["content"]
     assert {"ApiKey", "OAuth2ClientCredentials"} <= set(schema["components"]["securitySchemes"])
+
+
+def test_a_client_generated_from_the_schema_downloads_with_accept_zip(client):
+    """The schema answers the package as application/zip, so generated clients ask for it."""
+    world = build_world("gen", "gen", job_ids={"closed": "0f0f0f0f-0000-4000-8000-00000000000a"})
+    headers = {"HTTP_X_SYNTHETIC_KEY": world.keys["owner"], "HTTP_X_TENANT_NAME": "gen"}
+    path = "/gen/api/v4/export/0f0f0f0f-0000-4000-8000-00000000000a/file/package.zip"
+    response = client.get(path, HTTP_ACCEPT="application/zip", **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert b"".join(response.streaming_content) == world.package
+    missing = client.get(path.replace("package.zip", "other.zip"), HTTP_ACCEPT="application/zip", **headers)
+    assert (missing.status_code, missing["Content-Type"], missing.json()["code"]) == (404, "application/json", "JOB_NOT_FOUND")
 
 
 def test_schema_validates_without_warnings(tmp_path):

@@ -3,6 +3,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotAuthenticated
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -131,8 +132,18 @@ def _has_credentials(request) -> bool:
     return "x-synthetic-key" in request.headers or "Authorization" in request.headers
 
 
+class PackageNegotiation(DefaultContentNegotiation):
+    """A package is a ZIP whatever the Accept header asks for (a client generated from the schema
+    sends `Accept: application/zip`); an error is JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class ExportFileView(TenantExportAPIView):
     """The package bytes: with the caller's credentials, or through an unexpired signed link."""
+
+    content_negotiation_class = PackageNegotiation
 
     def check_permissions(self, request):
         token = request.query_params.get("token")

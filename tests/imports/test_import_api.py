@@ -177,6 +177,13 @@ def test_json_part_for_the_request_entity_is_accepted(source, dest, django_captu
     assert response.status_code == 200, response.json()
 
 
+def test_a_body_that_is_not_multipart_is_refused_in_those_words(dest):
+    response = dest.post(dest.api("import"), {"importRequestEntity": {}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_REQUEST"
+    assert "multipart/form-data" in response.json()["message"]
+
+
 def test_missing_destination_folder_is_refused(source, dest, django_capture_on_commit_callbacks):
     response = post_import(dest, django_capture_on_commit_callbacks, source, {"inputs": modify(("claims/triage", "nowhere/triage"))})
     assert response.status_code == 404

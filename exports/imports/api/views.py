@@ -1,5 +1,6 @@
 """The v4 import endpoints: thin views over the import services and selectors."""
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +14,7 @@ from exports.api.views import IDEMPOTENCY_KEY, errors, idempotency_key
 from exports.imports.services import import_job_create
 from exports.models import ImportJob
 from exports.selectors import import_job_get, tenant_jobs_status
+from sparkexport.errors import InvalidRequest
 from tenants.api.tenancy import IsTenantCaller
 from tenants.models import Permission
 
@@ -41,7 +43,7 @@ class ImportCreateView(TenantImportAPIView):
         responses={200: ImportStatusSerializer, **errors(400, 401, 403, 404, 409, 413, 422, 429, 503)},
     )
     def post(self, request, tenant):
-        serializer = ImportUploadSerializer(data=request.data)
+        serializer = ImportUploadSerializer(data=multipart_data(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         job = import_job_create(
@@ -55,6 +57,18 @@ class ImportCreateView(TenantImportAPIView):
             idempotency_key=idempotency_key(request),
         )
         return self.status_document(import_job_get(request.caller, job.pk))
+
+
+def multipart_data(request):
+    """The form's fields and files; a body that is not multipart is refused in those words (the
+    JSON endpoints' message would tell the client to send JSON)."""
+    try:
+        return request.data
+    except (UnsupportedMediaType, ParseError) as exc:
+        raise InvalidRequest(
+            "Send the import as multipart/form-data with two parts: importRequestEntity (the request, "
+            f"as JSON) and file (the package). The body was refused: {exc.detail}"
+        ) from None
 
 
 class ImportStatusView(TenantImportAPIView):
