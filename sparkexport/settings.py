@@ -197,9 +197,13 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "sparkexport: Spark-compatible ImpEx API",
     "DESCRIPTION": (
-        "The Coherent Spark v4 export API, self-hosted. Authenticate with an API key "
+        "The Coherent Spark v4 export and import API, self-hosted. Authenticate with an API key "
         "(`x-synthetic-key` plus `x-tenant-name`) or an OAuth2 client-credentials bearer "
-        "token from `POST /auth/realms/{tenant}/protocol/openid-connect/token`."
+        "token from `POST /auth/realms/{tenant}/protocol/openid-connect/token`.\n\n"
+        "Every error is JSON, `{type, code, message, details}`; each operation's error responses "
+        "list the `code`s it answers with that status. Any request may also answer 404 `NOT_FOUND` "
+        "(no endpoint at that path), 405 `METHOD_NOT_ALLOWED`, or 500 `INTERNAL_ERROR` (or `ERROR`, "
+        "not expected)."
     ),
     "VERSION": "4.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -1,5 +1,6 @@
 """The OpenAPI schema describes every endpoint, with its errors, and validates; its docs pages
 work without internet access."""
+import re
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 
+from exports.api.error_codes import ANY_REQUEST, OPERATION_ERRORS, operation_error_codes
 from tests.security.conftest import build_world
 
 pytestmark = pytest.mark.django_db
@@ -15,10 +17,23 @@ pytestmark = pytest.mark.django_db
 DOCS_PAGES = ["/api/docs/", "/api/redoc/"]
 
 
-def test_schema_lists_every_export_endpoint_with_its_errors(client):
+@pytest.fixture
+def schema(client) -> dict:
     response = client.get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
-    schema = response.json()
+    return response.json()
+
+
+def resolve(schema: dict, node: dict) -> dict:
+    """A schema object with its $ref (or a lone allOf $ref) followed."""
+    if "allOf" in node and len(node["allOf"]) == 1:
+        node = node["allOf"][0]
+    if "$ref" in node:
+        return schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def test_schema_lists_every_export_endpoint_with_its_errors(schema):
     paths = schema["paths"]
     assert set(paths) >= {
         "/{tenant}/api/v4/export",
@@ -31,6 +46,38 @@ def test_schema_lists_every_export_endpoint_with_its_errors(client):
     assert {"200", "400", "401", "403", "404", "422", "429", "503"} <= set(create["responses"])
     assert "application/zip" in paths["/{tenant}/api/v4/export/{job_id}/file/{file_name}"]["get"]["responses"]["200"]["content"]
     assert {"ApiKey", "OAuth2ClientCredentials"} <= set(schema["components"]["securitySchemes"])
+
+
+def listed_codes(response: dict) -> list[str]:
+    return re.findall(r"^- `([A-Z0-9_]+)`: ", response["description"], re.MULTILINE)
+
+
+def test_every_error_response_lists_the_codes_of_its_status(schema):
+    operations = {op["operationId"]: op for path in schema["paths"].values() for op in path.values()}
+    assert operations.keys() == OPERATION_ERRORS.keys()
+    for operation_id, operation in operations.items():
+        errors = {int(status): response for status, response in operation["responses"].items() if int(status) >= 400}
+        assert {status: listed_codes(response) for status, response in errors.items()} == operation_error_codes(
+            operation_id
+        ), operation_id
+        for status, response in errors.items():
+            assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+            assert ("Retry-After" in response.get("headers", {})) == (status in (429, 503)), (operation_id, status)
+
+
+def test_codes_any_request_may_answer_are_in_the_description(schema):
+    for code in ANY_REQUEST:
+        assert f"`{code}`" in schema["info"]["description"]
+
+
+def test_the_import_request_entity_is_a_json_object_part(schema):
+    body = schema["paths"]["/{tenant}/api/v4/import"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert body["encoding"] == {"importRequestEntity": {"contentType": "application/json"}}
+    upload = resolve(schema, body["schema"])
+    entity = resolve(schema, upload["properties"]["importRequestEntity"])
+    assert entity["type"] == "object"
+    assert {"inputs", "services_existing", "source_system", "correlation_id", "dry_run"} <= set(entity["properties"])
+    assert (upload["properties"]["file"]["type"], upload["properties"]["file"]["format"]) == ("string", "binary")
 
 
 def test_a_client_generated_from_the_schema_downloads_with_accept_zip(client):

@@ -1,5 +1,5 @@
 """The v4 import endpoints: thin views over the import services and selectors."""
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiRequest
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -10,7 +10,8 @@ from exports.imports.api.serializers import (
     ImportUploadSerializer,
     TenantImportStatusSerializer,
 )
-from exports.api.views import IDEMPOTENCY_KEY, errors, idempotency_key
+from exports.api.error_codes import operation_schema
+from exports.api.views import IDEMPOTENCY_KEY, idempotency_key
 from exports.imports.services import import_job_create
 from exports.models import ImportJob
 from exports.selectors import import_job_get, tenant_jobs_status
@@ -34,13 +35,18 @@ class TenantImportAPIView(APIView):
 class ImportCreateView(TenantImportAPIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(
+    @operation_schema(
+        "import_create",
         tags=TAGS,
-        operation_id="import_create",
         parameters=[IDEMPOTENCY_KEY],
         summary="Upload a package and create an import job (or a dry run)",
-        request={"multipart/form-data": ImportUploadSerializer},
-        responses={200: ImportStatusSerializer, **errors(400, 401, 403, 404, 409, 413, 422, 429, 503)},
+        # A JSON-typed part, so that generated clients send the entity as JSON, not as a string.
+        request={
+            "multipart/form-data": OpenApiRequest(
+                ImportUploadSerializer, encoding={"importRequestEntity": {"contentType": "application/json"}}
+            )
+        },
+        ok={200: ImportStatusSerializer},
     )
     def post(self, request, tenant):
         serializer = ImportUploadSerializer(data=multipart_data(request))
@@ -72,22 +78,22 @@ def multipart_data(request):
 
 
 class ImportStatusView(TenantImportAPIView):
-    @extend_schema(
+    @operation_schema(
+        "import_status",
         tags=TAGS,
-        operation_id="import_status",
         summary="Status of one import job",
-        responses={200: ImportStatusSerializer, **errors(401, 403, 404, 429)},
+        ok={200: ImportStatusSerializer},
     )
     def get(self, request, tenant, job_id):
         return self.status_document(import_job_get(request.caller, job_id))
 
 
 class ImportTenantStatusView(TenantImportAPIView):
-    @extend_schema(
+    @operation_schema(
+        "import_tenant_status",
         tags=TAGS,
-        operation_id="import_tenant_status",
         summary="Import jobs in progress and of the past hour",
-        responses={200: TenantImportStatusSerializer, **errors(401, 403, 429)},
+        ok={200: TenantImportStatusSerializer},
     )
     def get(self, request, tenant):
         document = tenant_jobs_status(ImportJob, request.caller)
