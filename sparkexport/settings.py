@@ -203,7 +203,7 @@ SPECTACULAR_SETTINGS = {
         "Every error is JSON, `{type, code, message, details}`; each operation's error responses "
         "list the `code`s it answers with that status. Any request may also answer 404 `NOT_FOUND` "
         "(no endpoint at that path), 405 `METHOD_NOT_ALLOWED`, or 500 `INTERNAL_ERROR` (or `ERROR`, "
-        "not expected)."
+        "not expected). The contract in words is docs/api.md."
     ),
     "VERSION": "4.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
