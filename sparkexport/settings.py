@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as static files: the docs work offline
     "django_rq",
     "oauth2_provider",
     "tenants",
@@ -209,14 +210,24 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "sparkexport: Spark-compatible ImpEx API",
     "DESCRIPTION": (
-        "The Coherent Spark v4 export API, self-hosted. Authenticate with an API key "
+        "The Coherent Spark v4 export and import API, self-hosted. Authenticate with an API key "
         "(`x-synthetic-key` plus `x-tenant-name`) or an OAuth2 client-credentials bearer "
-        "token from `POST /auth/realms/{tenant}/protocol/openid-connect/token`."
+        "token from `POST /auth/realms/{tenant}/protocol/openid-connect/token`.\n\n"
+        "Every error is JSON, `{type, code, message, details}`; each operation's error responses "
+        "list the `code`s it answers with that status. Any request may also answer 404 `NOT_FOUND` "
+        "(no endpoint at that path), 405 `METHOD_NOT_ALLOWED`, or 500 `INTERNAL_ERROR` (or `ERROR`, "
+        "not expected). The contract in words is docs/api.md."
     ),
     "VERSION": "4.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/\{tenant\}/api/v4",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from this installation's static files, never from a CDN; no badge
+    # fetched from the online validator.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "exports.models.JobStatus",
         "CancelStatusEnum": ["cancelled"],

@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from sparkexport.api.docs import OfflineRedocView
 from sparkexport.api.errors import json_not_found
 
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", OfflineRedocView.as_view(url_name="schema"), name="redoc"),
     path("auth/realms/<slug:tenant>/", include("tenants.api.urls")),
     # Unknown API paths answer JSON even with DEBUG on, where handler404 is not used.
     re_path(r"^(?:[^/]+/)?api/", json_not_found),

@@ -7,6 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from exports.api.error_codes import ErrorItemSerializer, job_errors_description
 from exports.downloads import download_path
 from exports.models import FileFilter, JobStatus, VersionFilter
 from exports.packages.contents import service_rows, service_version_rows
@@ -101,18 +102,6 @@ class CancelRequestSerializer(serializers.Serializer):
         pass
 
 
-class ErrorItemSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    type = serializers.CharField()
-    code = serializers.CharField()
-    message = serializers.CharField()
-    details = serializers.JSONField(allow_null=True)
-
-
 class ExportFileSerializer(serializers.Serializer):
     file = serializers.URLField(help_text="Download URL; works with your credentials or, until it expires, without.")
     file_hash = serializers.CharField(help_text="SHA-256 (hex) of the ZIP.")
@@ -173,7 +162,7 @@ class ExportStatusSerializer(JobStatusSerializer):
     outputs = serializers.SerializerMethodField()
     errors = serializers.SerializerMethodField()
 
-    @extend_schema_field(ErrorItemSerializer(many=True, allow_null=True))
+    @extend_schema_field(ErrorItemSerializer(many=True, allow_null=True, help_text=job_errors_description("export")))
     def get_errors(self, job):
         if job.package_expired_at:
             return [

@@ -1,14 +1,15 @@
 """The v4 export endpoints: thin views over the export services and selectors."""
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.exceptions import NotAuthenticated
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from exports.api.error_codes import operation_schema
 from exports.api.serializers import (
     CancelRequestSerializer,
-    ErrorSerializer,
     ExportRequestSerializer,
     ExportStatusSerializer,
     TenantExportStatusSerializer,
@@ -36,12 +37,26 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     required=False,
     description="Retrying with the same key and body, with the same credential, returns the first "
     "job; a different body with the same key is refused (422 IDEMPOTENCY_KEY_REUSED). Keys are "
-    "per credential (API key or OAuth client).",
+    "per credential (API key or OAuth client); at most 200 characters.",
 )
 
-
-def errors(*statuses: int) -> dict:
-    return {status: OpenApiResponse(ErrorSerializer) for status in statuses}
+NO_CACHE = OpenApiParameter(
+    "Cache-Control",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="`no-cache` reads the document from the database instead of this server's snapshot of it "
+    "(snapshots are current anyway while Redis reports every write).",
+)
+DOWNLOAD_TOKEN = OpenApiParameter(
+    "token",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="The signed link's token, as `outputs.files[].file` holds it: the download then needs no "
+    "credentials until the link expires or the credential it was issued to is revoked. Ignored when "
+    "credentials are sent.",
+)
 
 
 class TenantExportAPIView(APIView):
@@ -57,13 +72,13 @@ class TenantExportAPIView(APIView):
 
 
 class ExportCreateView(TenantExportAPIView):
-    @extend_schema(
+    @operation_schema(
+        "export_create",
         tags=TAGS,
-        operation_id="export_create",
         summary="Create an export job",
         parameters=[IDEMPOTENCY_KEY],
         request=ExportRequestSerializer,
-        responses={200: ExportStatusSerializer, **errors(400, 401, 403, 404, 422, 429, 503)},
+        ok={200: ExportStatusSerializer},
     )
     def post(self, request, tenant):
         serializer = ExportRequestSerializer(data=request.data)
@@ -91,23 +106,24 @@ def _options(data: dict) -> dict:
 
 
 class ExportStatusView(SnapshotReadsMixin, TenantExportAPIView):
-    @extend_schema(
+    @operation_schema(
+        "export_status",
         tags=TAGS,
-        operation_id="export_status",
         summary="Status of one export job",
-        responses={200: ExportStatusSerializer, **errors(401, 403, 404, 429)},
+        parameters=[NO_CACHE],
+        ok={200: ExportStatusSerializer},
     )
     def get(self, request, tenant, job_id):
         return Response(export_status_document(request, job_id))
 
 
 class ExportCancelView(TenantExportAPIView):
-    @extend_schema(
+    @operation_schema(
+        "export_cancel",
         tags=TAGS,
-        operation_id="export_cancel",
         summary="Cancel an export job",
         request=CancelRequestSerializer,
-        responses={200: ExportStatusSerializer, **errors(400, 401, 403, 404, 409, 429)},
+        ok={200: ExportStatusSerializer},
     )
     def patch(self, request, tenant, job_id):
         job = export_job_get(request.caller, job_id)
@@ -117,11 +133,12 @@ class ExportCancelView(TenantExportAPIView):
 
 
 class ExportTenantStatusView(SnapshotReadsMixin, TenantExportAPIView):
-    @extend_schema(
+    @operation_schema(
+        "export_tenant_status",
         tags=TAGS,
-        operation_id="export_tenant_status",
         summary="Export jobs in progress and of the past hour",
-        responses={200: TenantExportStatusSerializer, **errors(401, 403, 429)},
+        parameters=[NO_CACHE],
+        ok={200: TenantExportStatusSerializer},
     )
     def get(self, request, tenant):
         return Response(export_tenant_status_document(request))
@@ -131,8 +148,18 @@ def _has_credentials(request) -> bool:
     return "x-synthetic-key" in request.headers or "Authorization" in request.headers
 
 
+class PackageNegotiation(DefaultContentNegotiation):
+    """A package is a ZIP whatever the Accept header asks for (a client generated from the schema
+    sends `Accept: application/zip`); an error is JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class ExportFileView(TenantExportAPIView):
     """The package bytes: with the caller's credentials, or through an unexpired signed link."""
+
+    content_negotiation_class = PackageNegotiation
 
     def check_permissions(self, request):
         token = request.query_params.get("token")
@@ -148,14 +175,12 @@ class ExportFileView(TenantExportAPIView):
             raise NotAuthenticated()
         super().check_permissions(request)
 
-    @extend_schema(
+    @operation_schema(
+        "export_download",
         tags=TAGS,
-        operation_id="export_download",
         summary="Download an export package",
-        responses={
-            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The ZIP."),
-            **errors(401, 403, 404, 409, 410, 429),
-        },
+        parameters=[DOWNLOAD_TOKEN],
+        ok={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The ZIP.")},
     )
     def get(self, request, tenant, job_id, file_name):
         caller = getattr(request, "caller", None)

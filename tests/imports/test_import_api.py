@@ -177,6 +177,30 @@ def test_json_part_for_the_request_entity_is_accepted(source, dest, django_captu
     assert response.status_code == 200, response.json()
 
 
+def test_a_json_typed_part_without_a_file_name_is_accepted(source, dest, django_capture_on_commit_callbacks):
+    """As clients generated from the schema send importRequestEntity (encoding: application/json)."""
+    boundary = "sparkexport-boundary"
+    entity = json.dumps({"inputs": modify(("claims/triage", None)), "dry_run": True})
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="importRequestEntity"\r\n'
+        f"Content-Type: application/json\r\n\r\n{entity}\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="package.zip"\r\n'
+        "Content-Type: application/zip\r\n\r\n"
+    ).encode() + source + f"\r\n--{boundary}--\r\n".encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = dest.post(dest.api("import"), body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 200, response.json()
+    assert response.json()["dry_run"] is True
+    assert response.json()["outputs"]["services"][0]["service_uri_destination"] == "claims/triage"
+
+
+def test_a_body_that_is_not_multipart_is_refused_in_those_words(dest):
+    response = dest.post(dest.api("import"), {"importRequestEntity": {}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_REQUEST"
+    assert "multipart/form-data" in response.json()["message"]
+
+
 def test_missing_destination_folder_is_refused(source, dest, django_capture_on_commit_callbacks):
     response = post_import(dest, django_capture_on_commit_callbacks, source, {"inputs": modify(("claims/triage", "nowhere/triage"))})
     assert response.status_code == 404

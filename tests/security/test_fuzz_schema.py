@@ -2,8 +2,8 @@
 
 Every operation is called in-process through the WSGI application, authenticated with a key
 that holds every permission, on a tenant with a catalog and jobs in every state. The checks
-require: no 5xx, only documented status codes and content types, and bodies that match the
-schema. A stateful run follows the links POST export -> status/cancel/download and
+require: no 5xx, only documented status codes and content types, bodies that match the
+schema, and error codes that the operation lists for that status (exports/api/error_codes.py). A stateful run follows the links POST export -> status/cancel/download and
 POST import -> status with the ids the server answered.
 
 Bounded and deterministic: a fixed number of examples per operation, derandomized.
@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
     use_after_free,
 )
 
+from exports.api.error_codes import ANY_REQUEST, operation_error_codes
 from sparkexport.wsgi import application
 from tests.security.conftest import build_world
 from tests.security.fuzz_stats import FUZZ_STATS
@@ -44,12 +45,29 @@ JOB_IDS = {
     "expired": "0f0f0f0f-0000-4000-8000-000000000004",
     "import": "0f0f0f0f-0000-4000-8000-000000000005",
 }
+
+
+def error_code_is_listed(ctx, response, case):
+    """An error answers a code that its operation's schema lists for that status."""
+    if response.status_code < 400 or "json" not in (response.headers.get("content-type") or [""])[0]:
+        return None
+    code = response.json().get("code")
+    listed = operation_error_codes(case.operation.definition.raw["operationId"]).get(response.status_code, [])
+    if code not in listed and code not in ANY_REQUEST:
+        raise AssertionError(
+            f"{case.operation.label} answered {response.status_code} {code}, which its schema does not list "
+            f"(it lists {listed}): add it to OPERATION_ERRORS in exports/api/error_codes.py"
+        )
+    return True
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    error_code_is_listed,
     # Security and stateful checks: a request without (or with broken) credentials must not
     # succeed, and a job a POST answered must be readable through the links.
     ignored_auth,
@@ -78,10 +96,12 @@ LINKS = {
     },
 }
 EXPORT_EXAMPLE = {"inputs": {"folders": ["fuzz-folder"]}, "source_system": "fuzz", "correlation_id": "1"}
-IMPORT_ENTITY_EXAMPLE = (
-    '{"inputs": {"services_modify": [{"service_uri_source": "fuzz-folder/fuzz-service", '
-    '"service_uri_destination": "fuzz-folder/copy"}]}, "dry_run": true}'
-)
+IMPORT_ENTITY_EXAMPLE = {
+    "inputs": {
+        "services_modify": [{"service_uri_source": "fuzz-folder/fuzz-service", "service_uri_destination": "fuzz-folder/copy"}]
+    },
+    "dry_run": True,
+}
 
 
 def load_raw_schema() -> dict:
@@ -102,7 +122,8 @@ def load_raw_schema() -> dict:
                 operation["responses"]["200"]["links"] = links
     schemas = raw["components"]["schemas"]
     schemas["ExportRequestRequest"]["example"] = EXPORT_EXAMPLE
-    schemas["ImportUploadRequest"]["properties"]["importRequestEntity"]["example"] = IMPORT_ENTITY_EXAMPLE
+    # An object, sent as a part typed application/json (the schema's encoding says so).
+    schemas["ImportRequestEntityRequest"]["example"] = IMPORT_ENTITY_EXAMPLE
     return raw
 
 

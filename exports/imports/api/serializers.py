@@ -1,11 +1,11 @@
 """Input and output serializers of the v4 import API."""
 import json
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from exports.api.error_codes import ErrorItemSerializer, job_errors_description, warnings_description
 from exports.api.serializers import (
-    ErrorItemSerializer,
     JobStatusSerializer,
     JobSummaryDataSerializer,
     JobSummarySerializer,
@@ -29,8 +29,9 @@ class ImportInputsSerializer(serializers.Serializer):
     services_modify = ServiceModifySerializer(many=True, allow_empty=False, max_length=1000)
 
 
+@extend_schema_serializer(component_name="ImportRequestEntity")
 class ImportRequestSerializer(serializers.Serializer):
-    """importRequestEntity, the JSON text sent beside the package."""
+    """importRequestEntity, the import request sent beside the package."""
 
     inputs = ImportInputsSerializer()
     services_existing = serializers.ChoiceField(
@@ -45,37 +46,49 @@ class ImportRequestSerializer(serializers.Serializer):
         return attrs
 
 
-class ImportUploadSerializer(serializers.Serializer):
-    """The multipart request: `importRequestEntity` (a field or a JSON part) and `file`."""
+@extend_schema_field(ImportRequestSerializer)
+class ImportRequestEntityField(serializers.Field):
+    """The import request as JSON, from a plain form field (as the cspark SDK sends it) or from a
+    part typed application/json (as clients generated from the schema send it; Django hands it
+    over as a file when the part has a file name)."""
 
-    importRequestEntity = serializers.CharField(
-        help_text="JSON text: {inputs: {services_modify: [...]}, services_existing, source_system, correlation_id, dry_run}"
-    )
-    file = serializers.FileField(help_text="The ZIP of a 'migrate' export.")
+    default_error_messages = {
+        "required": "Send importRequestEntity, the import request as JSON.",
+        "invalid": "importRequestEntity is not valid JSON.",
+    }
 
     def to_internal_value(self, data):
-        entity = data.get("importRequestEntity")
-        if hasattr(entity, "read"):  # sent as a file part (e.g. Content-Type: application/json)
-            entity = entity.read(MAX_ENTITY_BYTES + 1).decode("utf-8", errors="replace")
-        if not isinstance(entity, str) or not entity.strip():
-            raise serializers.ValidationError(
-                {"importRequestEntity": "Send importRequestEntity, the import request as JSON text."}
-            )
+        if hasattr(data, "read"):
+            data = data.read(MAX_ENTITY_BYTES + 1).decode("utf-8", errors="replace")
+        if not isinstance(data, str) or not data.strip():
+            self.fail("required")
         try:
-            parsed = json.loads(entity)
+            parsed = json.loads(data)
         except ValueError:
-            raise serializers.ValidationError(
-                {"importRequestEntity": "importRequestEntity is not valid JSON."}
-            ) from None
+            self.fail("invalid")
         request = ImportRequestSerializer(data=parsed)
-        if not request.is_valid():
-            raise serializers.ValidationError({"importRequestEntity": request.errors})
-        upload = data.get("file")
-        if not hasattr(upload, "chunks"):
-            raise serializers.ValidationError(
-                {"file": "Send the package as the multipart file part named 'file'."}
-            )
-        return {**request.validated_data, "upload": upload}
+        request.is_valid(raise_exception=True)
+        return request.validated_data
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    """The multipart request: `importRequestEntity` and `file`."""
+
+    importRequestEntity = ImportRequestEntityField(
+        help_text="The import request. Send it as a part with Content-Type application/json, or as a "
+        "plain form field holding the JSON text."
+    )
+    file = serializers.FileField(
+        allow_empty_file=True,  # an empty upload is refused as INVALID_IMPORT_ZIP, like any non-ZIP
+        help_text="The ZIP of a 'migrate' export; its file name does not matter.",
+        error_messages={
+            "required": "Send the package as the multipart file part named 'file'.",
+            "invalid": "Send the package as the multipart file part named 'file'.",
+        },
+    )
+
+    def validate(self, attrs):
+        return {**attrs["importRequestEntity"], "upload": attrs["file"]}
 
 
 class ImportServiceRowSerializer(serializers.Serializer):
@@ -108,8 +121,10 @@ class ImportStatusSerializer(JobStatusSerializer):
     kind = "import"
     dry_run = serializers.BooleanField(help_text="True: outputs is the plan; nothing was written.")
     outputs = serializers.SerializerMethodField()
-    errors = serializers.ListField(child=ErrorItemSerializer(), allow_null=True)
-    warnings = serializers.ListField(child=ErrorItemSerializer())
+    errors = serializers.ListField(
+        child=ErrorItemSerializer(), allow_null=True, help_text=job_errors_description("import")
+    )
+    warnings = serializers.ListField(child=ErrorItemSerializer(), help_text=warnings_description())
 
     @extend_schema_field(ImportOutputsSerializer)
     def get_outputs(self, job):
@@ -126,9 +141,17 @@ class ImportJobSummarySerializer(JobSummarySerializer):
     data = ImportJobSummaryDataSerializer(source="*")
 
 
+class ImportTenantConfigurationSerializer(serializers.Serializer):
+    import_api_job_limit = serializers.IntegerField()
+
+
+class ImportTenantJobsStatusSerializer(serializers.Serializer):
+    import_api_jobs_in_progress = serializers.IntegerField()
+
+
 class ImportTenantSummarySerializer(serializers.Serializer):
-    configuration = serializers.DictField(child=serializers.IntegerField(), help_text="import_api_job_limit")
-    status = serializers.DictField(child=serializers.IntegerField(), help_text="import_api_jobs_in_progress")
+    configuration = ImportTenantConfigurationSerializer()
+    status = ImportTenantJobsStatusSerializer()
 
 
 class TenantImportStatusSerializer(serializers.Serializer):

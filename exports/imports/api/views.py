@@ -1,5 +1,6 @@
 """The v4 import endpoints: thin views over the import services and selectors."""
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiRequest
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,10 +10,12 @@ from exports.imports.api.serializers import (
     ImportUploadSerializer,
     TenantImportStatusSerializer,
 )
-from exports.api.views import IDEMPOTENCY_KEY, errors, idempotency_key
+from exports.api.error_codes import operation_schema
+from exports.api.views import IDEMPOTENCY_KEY, idempotency_key
 from exports.imports.services import import_job_create
 from exports.models import ImportJob
 from exports.selectors import import_job_get, tenant_jobs_status
+from sparkexport.errors import InvalidRequest
 from tenants.api.tenancy import IsTenantCaller
 from tenants.models import Permission
 
@@ -32,16 +35,21 @@ class TenantImportAPIView(APIView):
 class ImportCreateView(TenantImportAPIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(
+    @operation_schema(
+        "import_create",
         tags=TAGS,
-        operation_id="import_create",
         parameters=[IDEMPOTENCY_KEY],
         summary="Upload a package and create an import job (or a dry run)",
-        request={"multipart/form-data": ImportUploadSerializer},
-        responses={200: ImportStatusSerializer, **errors(400, 401, 403, 404, 409, 413, 422, 429, 503)},
+        # A JSON-typed part, so that generated clients send the entity as JSON, not as a string.
+        request={
+            "multipart/form-data": OpenApiRequest(
+                ImportUploadSerializer, encoding={"importRequestEntity": {"contentType": "application/json"}}
+            )
+        },
+        ok={200: ImportStatusSerializer},
     )
     def post(self, request, tenant):
-        serializer = ImportUploadSerializer(data=request.data)
+        serializer = ImportUploadSerializer(data=multipart_data(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         job = import_job_create(
@@ -57,23 +65,35 @@ class ImportCreateView(TenantImportAPIView):
         return self.status_document(import_job_get(request.caller, job.pk))
 
 
+def multipart_data(request):
+    """The form's fields and files; a body that is not multipart is refused in those words (the
+    JSON endpoints' message would tell the client to send JSON)."""
+    try:
+        return request.data
+    except (UnsupportedMediaType, ParseError) as exc:
+        raise InvalidRequest(
+            "Send the import as multipart/form-data with two parts: importRequestEntity (the request, "
+            f"as JSON) and file (the package). The body was refused: {exc.detail}"
+        ) from None
+
+
 class ImportStatusView(TenantImportAPIView):
-    @extend_schema(
+    @operation_schema(
+        "import_status",
         tags=TAGS,
-        operation_id="import_status",
         summary="Status of one import job",
-        responses={200: ImportStatusSerializer, **errors(401, 403, 404, 429)},
+        ok={200: ImportStatusSerializer},
     )
     def get(self, request, tenant, job_id):
         return self.status_document(import_job_get(request.caller, job_id))
 
 
 class ImportTenantStatusView(TenantImportAPIView):
-    @extend_schema(
+    @operation_schema(
+        "import_tenant_status",
         tags=TAGS,
-        operation_id="import_tenant_status",
         summary="Import jobs in progress and of the past hour",
-        responses={200: TenantImportStatusSerializer, **errors(401, 403, 429)},
+        ok={200: TenantImportStatusSerializer},
     )
     def get(self, request, tenant):
         document = tenant_jobs_status(ImportJob, request.caller)
