@@ -71,6 +71,15 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return True
         return bool(ids) and (obj is None or self.tenant_id_of(obj) in ids)
 
+    def get_list_display(self, request):
+        """A "tenant" column only for a user who sees more than one tenant: for the others it
+        says the same on every row and takes the room of a column that tells rows apart."""
+        columns = super().get_list_display(request)
+        ids = supervised_tenant_ids(request)
+        if ids is not None and len(ids) <= 1:
+            return tuple(column for column in columns if column != "tenant")
+        return columns
+
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
         if obj is None:

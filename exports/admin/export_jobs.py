@@ -6,25 +6,20 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from exports import dashboard
-from exports.admin.jobs import (
-    JOB_IDENTITY,
-    STATUS_COLOURS,
-    JobActions,
-    JobButton,
-    JobColumns,
-    pretty_json,
-)
+from exports.admin.charts import daily_chart, outcome_rows
+from exports.admin.jobs import JOB_IDENTITY, JOB_TIMING, STATUS_COLOURS, JobActions, JobColumns, status_words
 from exports.downloads import download_path
+from exports.lifecycle import job_cancel
 from exports.maintenance import export_package_delete
 from exports.models import ExportJob, ImportJob, JobStatus
-from exports.lifecycle import job_cancel
 from exports.services import export_job_rerun
+from tenants.admin.buttons import ObjectButton
+from tenants.admin.display import byte_size, code, duration_ms, empty_value, field_display, html_table, mapping_table
 from tenants.admin_scope import TenantScopedAdmin, supervised_tenants
 from tenants.credentials import session_credential_id
-
 
 @admin.register(ExportJob)
 class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
@@ -32,25 +27,21 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
 
     cancel_service = staticmethod(job_cancel)
     rerun_service = staticmethod(export_job_rerun)
-    job_buttons = (
-        *JobActions.job_buttons,
-        JobButton(
-            "delete_package", "Delete package", danger=True, shown=lambda job: bool(job.package)
-        ),
+    object_buttons = (
+        *JobActions.object_buttons,
+        ObjectButton("delete_package", "Delete package", danger=True, shown=lambda job: bool(job.package)),
     )
     actions = (*JobActions.actions, "delete_packages")
+    # At 1366 px, beside the filters: when it finished, its hash and where from are on the detail page.
     list_display = (
         "short_id",
         "status_badge",
         "tenant",
         "created_by",
-        "source_system",
-        "correlation_id",
-        "created_at",
-        "finished_at",
+        "correlation",
+        "created",
         "process_time",
         "size",
-        "hash_short",
     )
     list_filter = (
         "status",
@@ -60,32 +51,10 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
     )
     fieldsets = (
         JOB_IDENTITY,
-        ("Request", {"fields": ("inputs_display", "file_filter", "version_filter", "file_name")}),
+        ("Request", {"fields": ("selection", "file_filter", "version_filter", "file_name")}),
         ("Exported versions", {"fields": ("versions_display",)}),
-        (
-            "Timing",
-            {
-                "fields": (
-                    "created_at",
-                    "started_at",
-                    "finished_at",
-                    "process_time",
-                    "zip_process_time_ms",
-                )
-            },
-        ),
-        (
-            "Package",
-            {
-                "fields": (
-                    "download_link",
-                    "size",
-                    "file_hash",
-                    "estimated_size",
-                    "package_expired_at",
-                )
-            },
-        ),
+        ("Timing", {"fields": (*JOB_TIMING, "packaging_time")}),
+        ("Package", {"fields": ("download_link", "size", "sha256", "estimated", "package_expired_at")}),
         ("Errors", {"fields": ("errors_display",)}),
         ("Audit trail", {"fields": ("audit_trail",)}),
     )
@@ -93,55 +62,39 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
 
     # --- columns and fields -----------------------------------------------------------
 
-    @admin.display(description="size", ordering="file_size")
-    def size(self, job):
-        return filesizeformat(job.file_size) if job.file_size is not None else "—"
-
-    @admin.display(description="hash")
-    def hash_short(self, job):
-        if not job.file_hash:
-            return "—"
-        return format_html('<code title="{}">{}…</code>', job.file_hash, job.file_hash[:12])
-
-    @admin.display(description="inputs")
-    def inputs_display(self, job):
-        return pretty_json(job.inputs)
+    size = field_display("file_size", "size", byte_size)
+    sha256 = field_display("file_hash", "SHA-256", code)
+    estimated = field_display("estimated_size", "estimated size", byte_size)
+    # Writing the ZIP alone, without the queue and the selection.
+    packaging_time = field_display("zip_process_time_ms", "packaging time", duration_ms)
+    selection = field_display("inputs", "selection", mapping_table)
 
     @admin.display(description="versions")
     def versions_display(self, job):
         versions = job.versions.select_related("service__folder").order_by(
             "service__folder__name", "service__name", "major", "minor", "patch"
         )
-        rows = format_html_join(
-            "",
-            '<tr><td>{}</td><td>{}</td><td><a href="{}">{}</a></td><td><code>{}</code></td></tr>',
+        return html_table(
+            ("folder", "service", "version", "version id"),
             (
                 (
                     version.service.folder.name,
                     version.service.name,
-                    reverse("admin:tenants_serviceversion_change", args=[version.pk]),
-                    version.version,
-                    version.version_id,
+                    format_html(
+                        '<a href="{}">{}</a>',
+                        reverse("admin:tenants_serviceversion_change", args=[version.pk]),
+                        version.version,
+                    ),
+                    code(version.version_id),
                 )
                 for version in versions
             ),
         )
-        if not rows:
-            return "—"
-        return format_html(
-            "<table><thead><tr><th>folder</th><th>service</th><th>version</th><th>version id</th>"
-            "</tr></thead><tbody>{}</tbody></table>",
-            rows,
-        )
-
-    @admin.display(description="errors")
-    def errors_display(self, job):
-        return pretty_json(job.errors) if job.errors else "—"
 
     @admin.display(description="download")
     def download_link(self, job):
         if job.status != JobStatus.CLOSED or not job.package:
-            return "expired (package deleted)" if job.package_expired_at else "—"
+            return "expired (package deleted)" if job.package_expired_at else empty_value()
         url = reverse("admin:exports_exportjob_download", args=[job.pk])
         return format_html('<a href="{}">{}</a>', url, job.file_name)
 
@@ -216,78 +169,11 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
             "opts": self.opts,
             "title": "Supervisor dashboard",
             "panels": panels,
-            "outcomes": [(outcome, STATUS_COLOURS[outcome]) for outcome in dashboard.OUTCOMES],
+            "outcomes": [(status_words(outcome), STATUS_COLOURS[outcome]) for outcome in dashboard.OUTCOMES],
             "workers": dashboard.queue_workers(),
             "import_workers": dashboard.queue_workers(ImportJob.queue_name),
             "show_rq_link": request.user.is_superuser,
+            "empty_value_display": empty_value(),
         }
         return TemplateResponse(request, "admin/exports/dashboard.html", context)
 
-
-def outcome_rows(figures: dict) -> list[tuple[str, list[int]]]:
-    """The rows of a dashboard's outcome table: last hour and last 7 days, a count per outcome."""
-    return [
-        (label, [figures[key][outcome] for outcome in dashboard.OUTCOMES])
-        for label, key in (("last hour", "last_hour"), ("last 7 days", "last_7_days"))
-    ]
-
-
-def daily_chart(
-    daily: list[dict],
-    width: int = 640,
-    height: int = 220,
-    title: str = "Jobs per day by outcome",
-    css_class: str = "daily-chart",
-) -> dict:
-    """Geometry of a stacked bar chart of daily jobs by outcome, drawn as SVG by the template."""
-    left, right, top, bottom = 40, 10, 10, 40
-    plot_width, plot_height = width - left - right, height - top - bottom
-    series = (*dashboard.OUTCOMES, dashboard.ACTIVE)
-    peak = max([sum(day["counts"].values()) for day in daily] + [1])
-    step = plot_width / max(len(daily), 1)
-    bars, labels = [], []
-    for index, day in enumerate(daily):
-        x = left + index * step + step * 0.15
-        y = top + plot_height
-        for key in series:
-            count = day["counts"].get(key, 0)
-            if not count:
-                continue
-            bar_height = plot_height * count / peak
-            y -= bar_height
-            bars.append(
-                {
-                    "x": round(x, 1),
-                    "y": round(y, 1),
-                    "width": round(step * 0.7, 1),
-                    "height": round(bar_height, 1),
-                    "colour": STATUS_COLOURS[key],
-                    "title": f"{day['date']:%b %d}: {count} {key}",
-                }
-            )
-        labels.append(
-            {
-                "x": round(x + step * 0.35, 1),
-                "text": f"{day['date']:%d %b}",
-                "show": (len(daily) - 1 - index) % 2 == 0,
-            }
-        )
-    ticks = sorted({0, peak // 2, peak})
-    return {
-        "title": title,
-        "css_class": css_class,
-        "width": width,
-        "height": height,
-        "left": left,
-        "baseline": top + plot_height,
-        "right_edge": width - right,
-        "axis_title_x": (left + width - right) // 2,
-        "bars": bars,
-        "labels": labels,
-        "label_y": top + plot_height + 16,
-        "y_ticks": [
-            {"value": tick, "y": round(top + plot_height * (1 - tick / peak), 1)} for tick in ticks
-        ],
-        "legend": [{"key": key, "colour": STATUS_COLOURS[key]} for key in series],
-        "total": sum(sum(day["counts"].values()) for day in daily),
-    }

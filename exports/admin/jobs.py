@@ -1,22 +1,18 @@
-"""What the export and import job histories share: columns, search, POST-only action buttons."""
-
-import json
+"""What the export and import job histories share: columns, search, the detail page's common
+fields, and cancel and re-run as actions and as POST buttons."""
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpResponseRedirect
-from django.shortcuts import redirect
-from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
-from django.views.decorators.http import require_POST
+from django.utils.html import format_html
 
 from exports import dashboard
 from exports.models import AuditEvent, ExportJob, ImportJob, JobStatus
 from exports.references import parse_uuid
 from sparkexport.errors import ApplicationError
+from tenants.admin.buttons import ObjectButton, ObjectButtons
+from tenants.admin.display import created_column, duration_ms, field_display, html_table, records_table
 from tenants.callers import Caller
 from tenants.credentials import session_credential_id
 
@@ -29,11 +25,14 @@ STATUS_COLOURS = {
 }
 
 # The first fieldset of every job detail page: which job, whose, from where.
-JOB_IDENTITY = (None, {"fields": ("id", "tenant", "status_badge", "created_by", "source_system", "correlation_id")})
+JOB_IDENTITY = (None, {"fields": ("id", "tenant", "status_badge", "created_by", "source", "correlation")})
+JOB_TIMING = ("created_at", "started_at", "finished_at", "process_time")
+ERROR_COLUMNS = (("code", "code"), ("message", "message"), ("details", "details"))
 
 
-def pretty_json(value) -> str:
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
+def status_words(status: str) -> str:
+    """A job status (or the dashboard's "active") in words: "closed by timeout"."""
+    return JobStatus(status).label.lower() if status in JobStatus.values else status.replace("_", " ")
 
 
 def admin_caller(request, job: ExportJob | ImportJob) -> Caller:
@@ -47,41 +46,18 @@ def admin_caller(request, job: ExportJob | ImportJob) -> Caller:
 
 
 class JobColumns:
-    """Columns, search and list settings shared by the export and import job histories."""
+    """Columns, search, list settings and detail fields shared by the export and import jobs."""
 
     list_select_related = ("tenant",)
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     list_per_page = 50
-
-    @admin.display(description="audit trail")
-    def audit_trail(self, job):
-        events = AuditEvent.objects.filter(job_id=job.pk).order_by("at")
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    event.at.strftime("%Y-%m-%d %H:%M:%S"),
-                    event.action,
-                    event.actor,
-                    event.credential,
-                )
-                for event in events
-            ),
-        )
-        return (
-            format_html(
-                "<table><tr><th>when (UTC)</th><th>action</th><th>who</th><th>credential</th></tr>{}</table>",
-                rows,
-            )
-            if events
-            else "—"
-        )
-
     search_fields = ("correlation_id",)
     change_list_template = "admin/exports/job_change_list.html"
     search_help_text = "A job id (exact) or a correlation id."
+    source = field_display("source_system", "source system")
+    correlation = field_display("correlation_id", "correlation id")
+    created = created_column
 
     @admin.display(description="job", ordering="id")
     def short_id(self, job):
@@ -91,14 +67,26 @@ class JobColumns:
     def status_badge(self, job):
         colour = STATUS_COLOURS.get(job.status, STATUS_COLOURS[dashboard.ACTIVE])
         return format_html(
-            '<span class="job-status" style="color:{};font-weight:bold">{}</span>',
+            '<span class="job-status" title="{}" style="color:{};font-weight:bold">{}</span>',
+            job.status,  # the API's name of the status
             colour,
-            job.status,
+            status_words(job.status),
         )
 
     @admin.display(description="process time")
     def process_time(self, job):
-        return f"{job.process_time_ms:,} ms"
+        """Creation to finish; for a job still in progress, until now."""
+        return duration_ms(job.process_time_ms)
+
+    errors_display = field_display("errors", "errors", partial(records_table, columns=ERROR_COLUMNS))
+
+    @admin.display(description="audit trail")
+    def audit_trail(self, job):
+        events = AuditEvent.objects.filter(job_id=job.pk).order_by("at")
+        return html_table(
+            ("when (UTC)", "action", "who", "credential"),
+            ((event.at.strftime("%Y-%m-%d %H:%M:%S"), event.action, event.actor, event.credential) for event in events),
+        )
 
     def get_search_results(self, request, queryset, search_term):
         job_id = parse_uuid(search_term.strip())
@@ -108,39 +96,23 @@ class JobColumns:
         return queryset.filter(Q(pk=job_id) | Q(correlation_id=term)), False
 
 
-@dataclass(frozen=True)
-class JobButton:
-    """A POST button on a job's detail page: URL name suffix `name`, handled by `<name>_button`."""
-
-    name: str
-    label: str
-    danger: bool = False
-    shown: Callable = lambda job: True
-
-
-class JobActions:
+class JobActions(ObjectButtons):
     """Cancel and re-run, as changelist actions and as POST buttons on the job's detail page.
 
     A subclass names its two services, which raise ApplicationError to refuse:
     `cancel_service = staticmethod(f)` with f(job, *, caller), `rerun_service = staticmethod(f)` with
-    f(job, *, caller). Extra buttons go in `job_buttons`, each with a method
+    f(job, *, caller). Extra buttons go in `object_buttons`, each with a method
     `<name>_button(request, job)` answering the job to show afterwards.
     """
 
     cancel_service: Callable
     rerun_service: Callable
-    job_buttons = (
-        JobButton("cancel", "Cancel job", danger=True, shown=lambda job: job.is_active),
-        JobButton("rerun", "Re-run"),
+    object_buttons = (
+        ObjectButton("cancel", "Cancel job", danger=True, shown=lambda job: job.is_active),
+        ObjectButton("rerun", "Re-run"),
     )
+    button_id_prefix = "job"
     actions = ("cancel_jobs", "rerun_jobs")
-    change_form_template = "admin/exports/job_change_form.html"
-
-    def _url_name(self, suffix: str) -> str:
-        return f"admin:{self.opts.app_label}_{self.opts.model_name}_{suffix}"
-
-    def _show(self, job) -> HttpResponseRedirect:
-        return redirect(self._url_name("change"), job.pk)
 
     # --- the services, with their refusals as messages ----------------------------------
 
@@ -188,44 +160,3 @@ class JobActions:
 
     def rerun_button(self, request, job):
         return self._rerun(request, job) or job
-
-    def get_urls(self):
-        info = f"{self.opts.app_label}_{self.opts.model_name}"
-        return [
-            path(
-                f"<path:object_id>/{button.name.replace('_', '-')}/",
-                self.admin_site.admin_view(self._button_view(button)),
-                name=f"{info}_{button.name}",
-            )
-            for button in self.job_buttons
-        ] + super().get_urls()
-
-    def _button_view(self, button: JobButton):
-        handler = getattr(self, f"{button.name}_button")
-
-        @require_POST
-        def view(request, object_id):
-            job = self.get_object(request, object_id)  # 404 for another tenant's job
-            if not self.has_supervise_permission(request, job):
-                raise PermissionDenied
-            return self._show(handler(request, job))
-
-        view.__name__ = f"{button.name}_view"
-        return view
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = self.get_object(request, object_id)
-        buttons = []
-        if self.has_supervise_permission(request, job):
-            buttons = [
-                {
-                    "url": reverse(self._url_name(button.name), args=[job.pk]),
-                    "id": f"job-{button.name.replace('_', '-')}",
-                    "label": button.label,
-                    "danger": button.danger,
-                }
-                for button in self.job_buttons
-                if button.shown(job)
-            ]
-        extra_context = {**(extra_context or {}), "job_buttons": buttons}
-        return super().change_view(request, object_id, form_url, extra_context)

@@ -1,12 +1,34 @@
 """Import job history and detail, with cancel and re-run."""
 
+from functools import partial
+
 from django.contrib import admin
 
-from exports.admin.jobs import JOB_IDENTITY, JobActions, JobColumns, pretty_json
+from exports.admin.jobs import JOB_IDENTITY, JOB_TIMING, JobActions, JobColumns
 from exports.imports.services import import_job_rerun
 from exports.lifecycle import job_cancel
 from exports.models import ImportJob
+from tenants.admin.display import byte_size, field_display, records_table
 from tenants.admin_scope import TenantScopedAdmin
+
+REQUESTED_COLUMNS = (
+    ("service_uri_source", "from the package"),
+    ("service_uri_destination", "to"),
+    ("update_version_type", "new versions numbered by"),
+)
+SERVICE_COLUMNS = (
+    ("service_uri_source", "from the package"),
+    ("service_uri_destination", "to"),
+    ("service_id_destination", "service id"),
+    ("status", "outcome"),
+)
+VERSION_COLUMNS = (
+    ("service_uri_source", "from the package"),
+    ("service_uri_destination", "to"),
+    ("version_id_destination", "version id"),
+    ("status", "outcome"),
+)
+WARNING_COLUMNS = (("code", "code"), ("message", "message"))
 
 
 @admin.register(ImportJob)
@@ -16,17 +38,16 @@ class ImportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
     cancel_service = staticmethod(job_cancel)
     rerun_service = staticmethod(import_job_rerun)
 
+    # At 1366 px, beside the filters: what happens to existing services and when it finished
+    # are on the detail page.
     list_display = (
         "short_id",
         "status_badge",
         "tenant",
         "created_by",
-        "services_existing",
+        "correlation",
         "dry_run",
-        "source_system",
-        "correlation_id",
-        "created_at",
-        "finished_at",
+        "created",
         "process_time",
     )
     list_filter = (
@@ -38,20 +59,11 @@ class ImportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
     )
     fieldsets = (
         JOB_IDENTITY,
-        (
-            "Request",
-            {
-                "fields": (
-                    "services_modify_display",
-                    "services_existing",
-                    "dry_run",
-                    "upload_kept",
-                    "upload_size",
-                )
-            },
-        ),
-        ("Outcome", {"fields": ("outputs_display", "errors_display", "warnings_display")}),
-        ("Timing", {"fields": ("created_at", "started_at", "finished_at", "process_time")}),
+        ("Request", {"fields": ("requested", "if_present", "dry_run", "upload_kept", "upload_size_display")}),
+        ("Services", {"fields": ("services_display",)}),
+        ("Versions", {"fields": ("versions_display",)}),
+        ("Errors and warnings", {"fields": ("errors_display", "warnings_display")}),
+        ("Timing", {"fields": JOB_TIMING}),
         ("Audit trail", {"fields": ("audit_trail",)}),
     )
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
@@ -62,18 +74,18 @@ class ImportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
             return "kept (the job can be re-run)"
         return "not kept (a dry run, or purged after the retention period)"
 
-    @admin.display(description="services_modify")
-    def services_modify_display(self, job):
-        return pretty_json(job.services_modify)
+    upload_size_display = field_display("upload_size", "upload size", byte_size)
+    requested = field_display("services_modify", "services to import", partial(records_table, columns=REQUESTED_COLUMNS))
+    warnings_display = field_display("warnings", "warnings", partial(records_table, columns=WARNING_COLUMNS))
 
-    @admin.display(description="outputs")
-    def outputs_display(self, job):
-        return pretty_json(job.outputs)
+    @admin.display(description="if a service exists")
+    def if_present(self, job):
+        return job.get_services_existing_display().lower()
 
-    @admin.display(description="errors")
-    def errors_display(self, job):
-        return pretty_json(job.errors) if job.errors else "—"
+    @admin.display(description="services")
+    def services_display(self, job):
+        return records_table(job.outputs.get("services"), SERVICE_COLUMNS)
 
-    @admin.display(description="warnings")
-    def warnings_display(self, job):
-        return pretty_json(job.warnings) if job.warnings else "—"
+    @admin.display(description="versions")
+    def versions_display(self, job):
+        return records_table(job.outputs.get("service_versions"), VERSION_COLUMNS)

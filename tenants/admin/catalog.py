@@ -6,34 +6,32 @@ from pathlib import Path
 
 from django import forms
 from django.contrib import admin, messages
-from django.template.defaultfilters import filesizeformat
-from django.utils.html import format_html
+from django.db.models import Q
 
 from tenants import services
+from tenants.admin.display import byte_size, code, created_column, field_display
+from tenants.admin.filters import ConditionFilter
 from tenants.admin_scope import ServiceAddMixin, TenantChoiceForm, TenantScopedAdmin
 from tenants.models import Folder, Service, ServiceVersion
 
 
-def short_hash(value: str) -> str:
-    return f"{value[:12]}…" if value else "—"
-
-
-
 @admin.register(Folder)
 class FolderAdmin(TenantScopedAdmin):
-    list_display = ("name", "tenant", "created_at")
+    list_display = ("name", "tenant", "created")
     list_filter = (("tenant", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("tenant",)
     search_fields = ("name",)
+    created = created_column
 
 
 @admin.register(Service)
 class ServiceAdmin(TenantScopedAdmin):
     tenant_lookup = "folder__tenant"
-    list_display = ("name", "folder", "tenant", "service_id", "created_at")
+    list_display = ("name", "folder", "tenant", "service_id", "created")
     list_filter = (("folder__tenant", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("folder__tenant",)
     search_fields = ("name", "folder__name", "=service_id")
+    created = created_column
 
     @admin.display(ordering="folder__tenant__slug")
     def tenant(self, service):
@@ -58,24 +56,71 @@ def _spooled(stack: ExitStack, upload) -> Path:
     return Path(handle.name)
 
 
+class FolderFilter(admin.SimpleListFilter):
+    """Versions by folder name, among the folders the user sees."""
+
+    title = "folder"
+    parameter_name = "folder"
+
+    def lookups(self, request, model_admin):
+        names = model_admin.get_queryset(request).values_list("service__folder__name", flat=True)
+        return [(name, name) for name in names.distinct().order_by("service__folder__name")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(service__folder__name=self.value()) if self.value() else queryset
+
+
+class ServiceFilter(admin.SimpleListFilter):
+    """Versions by service ("folder/service"), among those of the chosen folder if any."""
+
+    title = "service"
+    parameter_name = "service"
+
+    def lookups(self, request, model_admin):
+        versions = model_admin.get_queryset(request)
+        if folder := request.GET.get(FolderFilter.parameter_name):
+            versions = versions.filter(service__folder__name=folder)
+        pairs = versions.values_list("service__folder__name", "service__name").distinct()
+        uris = [f"{folder}/{service}" for folder, service in pairs.order_by("service__folder__name", "service__name")]
+        return [(uri, uri) for uri in uris]
+
+    def queryset(self, request, queryset):
+        if not self.value() or "/" not in self.value():
+            return queryset
+        folder, _, service = self.value().partition("/")
+        return queryset.filter(service__folder__name=folder, service__name=service)
+
+
+class CompiledFilter(ConditionFilter):
+    title = "compiled"
+    parameter_name = "compiled"
+    conditions = {"yes": ("compiled", ~Q(neuron="")), "no": ("not compiled", Q(neuron=""))}
+
+
 @admin.register(ServiceVersion)
 class ServiceVersionAdmin(ServiceAddMixin, TenantScopedAdmin):
     tenant_lookup = "service__folder__tenant"
     allow_add = True
     add_form = ServiceVersionForm
     add_help = "Validated as by manage.py service_version_add; the folder and service are created if new."
+    # At 1366 px, beside the filters: the hashes, the file name and the release note are on
+    # the detail page.
     list_display = (
         "folder",
         "service_name",
         "version",
         "compiled",
+        "tenant",
         "workbook_size_display",
-        "workbook_sha",
         "neuron_size_display",
-        "neuron_sha",
-        "created_at",
+        "created",
     )
-    list_filter = (("service__folder__tenant", admin.RelatedOnlyFieldListFilter),)
+    list_filter = (
+        ("service__folder__tenant", admin.RelatedOnlyFieldListFilter),
+        FolderFilter,
+        ServiceFilter,
+        CompiledFilter,
+    )
     list_select_related = ("service__folder__tenant",)
     search_fields = ("service__name", "service__folder__name", "version", "=version_id")
     exclude = ("workbook", "neuron")
@@ -87,15 +132,23 @@ class ServiceVersionAdmin(ServiceAddMixin, TenantScopedAdmin):
         "compiled",
         "workbook_name",
         "workbook_size_display",
-        "workbook_sha256",
+        "workbook_sha",
         "neuron_size_display",
-        "neuron_sha256",
-        "compiler_version",
-        "release_note",
-        "author",
+        "neuron_sha",
+        "compiler",
+        "note",
+        "author_name",
         "created_at",
     )
     fields = readonly_fields
+    workbook_size_display = field_display("workbook_size", "workbook size", byte_size)
+    workbook_sha = field_display("workbook_sha256", "workbook SHA-256", code)
+    neuron_size_display = field_display("neuron_size", "Neuron size", byte_size)
+    neuron_sha = field_display("neuron_sha256", "Neuron SHA-256", code)
+    compiler = field_display("compiler_version", "compiler version")
+    note = field_display("release_note", "release note")
+    author_name = field_display("author", "author")
+    created = created_column
 
     @admin.display(ordering="service__folder__tenant__slug")
     def tenant(self, version):
@@ -113,21 +166,6 @@ class ServiceVersionAdmin(ServiceAddMixin, TenantScopedAdmin):
     def compiled(self, version):
         return version.is_compiled
 
-    @admin.display(description="workbook size", ordering="workbook_size")
-    def workbook_size_display(self, version):
-        return filesizeformat(version.workbook_size)
-
-    @admin.display(description="workbook SHA-256")
-    def workbook_sha(self, version):
-        return format_html('<code title="{}">{}</code>', version.workbook_sha256, short_hash(version.workbook_sha256))
-
-    @admin.display(description="Neuron size", ordering="neuron_size")
-    def neuron_size_display(self, version):
-        return filesizeformat(version.neuron_size) if version.neuron_size is not None else "—"
-
-    @admin.display(description="Neuron SHA-256")
-    def neuron_sha(self, version):
-        return format_html('<code title="{}">{}</code>', version.neuron_sha256, short_hash(version.neuron_sha256))
 
     def add_from_form(self, request, form):
         data = form.cleaned_data

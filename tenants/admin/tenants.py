@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.template.defaultfilters import filesizeformat
 
 from tenants import services
+from tenants.admin.display import created_column, field_display
 from tenants.admin.users import AccessRevokedMessage
 from tenants.admin_scope import ServiceAddMixin, TenantChoiceForm, TenantScopedAdmin
 from tenants.models import Membership, OAuthClient, Tenant
@@ -13,7 +14,7 @@ from tenants.models import Membership, OAuthClient, Tenant
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
     tenant_lookup = "pk"
-    list_display = ("slug", "export_api_job_limit", "max_package_mb", "job_timeout_seconds", "created_at")
+    list_display = ("slug", "export_limit", "import_limit", "max_package_mb", "job_timeout", "created")
     search_fields = ("slug",)
     readonly_fields = ("slug", "created_at")
     fields = (
@@ -25,13 +26,27 @@ class TenantAdmin(TenantScopedAdmin):
         "created_at",
     )
 
-    @admin.display(description="max package")
+    created = created_column
+    export_limit = field_display("export_api_job_limit", "export jobs at once")
+    import_limit = field_display("import_api_job_limit", "import jobs at once")
+
+    @admin.display(description="max package", ordering="max_package_bytes")
     def max_package_mb(self, tenant):
         return filesizeformat(tenant.max_package_bytes)
+
+    @admin.display(description="job timeout", ordering="job_timeout_seconds")
+    def job_timeout(self, tenant):
+        return f"{tenant.job_timeout_seconds:,} s"
 
     def has_change_permission(self, request, obj=None):
         # Limits are the operator's call; tenants are created with `manage.py tenant_create`.
         return request.user.is_superuser
+
+    def get_fields(self, request, obj=None):
+        """The operator edits the limits as numbers; a supervisor reads them in words."""
+        if self.has_change_permission(request, obj):
+            return self.fields
+        return ("slug", "export_limit", "import_limit", "max_package_mb", "job_timeout", "created_at")
 
 
 class MemberForm(TenantChoiceForm):
@@ -57,11 +72,12 @@ class MembershipAdmin(ServiceAddMixin, TenantScopedAdmin):
     allow_add = True
     allow_delete = True
     add_form = MemberForm
-    list_display = ("user", "tenant", "group", "created_at")
+    list_display = ("user", "tenant", "group", "created")
     list_filter = ("group", ("tenant", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("user", "tenant")
     search_fields = ("user__username",)
     readonly_fields = ("tenant", "user", "group", "created_at")
+    created = created_column
 
     def delete_model(self, request, obj):
         self.delete_queryset(request, Membership.objects.filter(pk=obj.pk))

@@ -1,9 +1,12 @@
-"""Catalog admin: upload a service version through the same validation as the command."""
+"""Catalog admin: upload a service version through the same validation as the command; the
+version list, its filters and the detail page."""
+import re
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
 from tenants import demo
@@ -13,6 +16,7 @@ from tests.factories import ServiceVersionFactory
 pytestmark = pytest.mark.django_db
 
 ADD = reverse("admin:tenants_serviceversion_add")
+CHANGELIST = reverse("admin:tenants_serviceversion_changelist")
 
 
 def stored_catalog_files() -> list[Path]:
@@ -78,10 +82,68 @@ def test_duplicate_version_is_a_form_error(admin_client_a, tenant):
     assert len(stored_catalog_files()) == 1
 
 
-def test_version_list_shows_compiled_sizes_and_hashes(admin_client_a, tenant):
+def test_version_list_shows_compiled_and_sizes_and_the_detail_the_hashes(admin_client_a, tenant):
     compiled = ServiceVersionFactory(service__folder__tenant=tenant, service__name="quote", version="1.0.0")
-    ServiceVersionFactory(service=compiled.service, version="1.1.0", compiled=False)
-    html = admin_client_a.get(reverse("admin:tenants_serviceversion_changelist")).content.decode()
+    uncompiled = ServiceVersionFactory(service=compiled.service, version="1.1.0", compiled=False)
+    html = admin_client_a.get(CHANGELIST).content.decode()
     assert 'alt="True"' in html and 'alt="False"' in html
-    assert compiled.workbook_sha256[:12] in html and compiled.neuron_sha256[:12] in html
-    assert "1.1.0" in html and "quote" in html
+    assert "1.1.0" in html and "quote" in html and filesizeformat(compiled.neuron_size) in html
+    assert compiled.workbook_sha256[:12] not in html  # on the detail page
+
+    detail = admin_client_a.get(reverse("admin:tenants_serviceversion_change", args=[compiled.pk])).content.decode()
+    assert compiled.workbook_sha256 in detail and compiled.neuron_sha256 in detail
+    assert "Workbook SHA-256:" in detail and "Neuron SHA-256:" in detail
+    uncompiled_detail = admin_client_a.get(reverse("admin:tenants_serviceversion_change", args=[uncompiled.pk]))
+    for label in ("Neuron SHA-256", "Neuron size", "Compiler version", "Author"):
+        assert readonly_value(uncompiled_detail, label) == "—", label
+
+
+def readonly_value(response, label: str) -> str:
+    html = response.content.decode()
+    match = re.search(rf"<label>{label}:</label>\s*<div class=\"readonly\">(.*?)</div>", html, re.S)
+    assert match, label
+    return match.group(1).strip()
+
+
+@pytest.fixture
+def catalog(tenant, other_tenant):
+    """acme: pricing/quote (compiled 1.0.0, uncompiled 1.1.0), pricing/home, claims/intake; globex: secret/plans."""
+    quote = ServiceVersionFactory(service__folder__tenant=tenant, service__folder__name="pricing", service__name="quote")
+    versions = {
+        "quote 1.0.0": quote,
+        "quote 1.1.0": ServiceVersionFactory(service=quote.service, version="1.1.0", compiled=False),
+        "home": ServiceVersionFactory(service__folder=quote.service.folder, service__name="home"),
+        "intake": ServiceVersionFactory(service__folder__tenant=tenant, service__folder__name="claims", service__name="intake"),
+    }
+    ServiceVersionFactory(service__folder__tenant=other_tenant, service__folder__name="secret", service__name="plans")
+    return versions
+
+
+def listed(client, **filters) -> set:
+    return set(client.get(CHANGELIST, filters).context["cl"].result_list)
+
+
+def test_catalog_filters_by_folder_service_and_compiled(admin_client_a, catalog):
+    pricing = {catalog["quote 1.0.0"], catalog["quote 1.1.0"], catalog["home"]}
+    assert listed(admin_client_a, folder="pricing") == pricing
+    assert listed(admin_client_a, service="pricing/quote") == {catalog["quote 1.0.0"], catalog["quote 1.1.0"]}
+    assert listed(admin_client_a, compiled="no") == {catalog["quote 1.1.0"]}
+    assert listed(admin_client_a, compiled="yes", folder="pricing") == {catalog["quote 1.0.0"], catalog["home"]}
+    assert listed(admin_client_a, service="claims/intake", compiled="no") == set()
+
+
+def test_catalog_filter_choices_are_the_supervisors_and_services_follow_the_folder(admin_client_a, catalog):
+    def choices(response, title):
+        [spec] = [spec for spec in response.context["cl"].filter_specs if spec.title == title]
+        return [value for value, _ in spec.lookup_choices]
+
+    everything = admin_client_a.get(CHANGELIST)
+    assert choices(everything, "folder") == ["claims", "pricing"]  # not globex's "secret"
+    assert choices(everything, "service") == ["claims/intake", "pricing/home", "pricing/quote"]
+    assert choices(admin_client_a.get(CHANGELIST, {"folder": "pricing"}), "service") == ["pricing/home", "pricing/quote"]
+    assert "secret" not in everything.content.decode()
+
+
+def test_another_tenants_folder_filters_to_nothing(admin_client_a, catalog):
+    assert listed(admin_client_a, folder="secret") == set()
+    assert listed(admin_client_a, service="secret/plans") == set()

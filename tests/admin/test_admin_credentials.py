@@ -1,13 +1,18 @@
-"""API keys, OAuth clients and members: created through the services, secrets shown once."""
+"""API keys, OAuth clients and members: created through the services, secrets shown once,
+revoked from the list or from their own page."""
+from datetime import timedelta
+
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 from django.urls import reverse
-from oauth2_provider.models import Application
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application
 
 from tenants.models import ApiKey, Group, Membership, OAuthClient
 from tenants.selectors import api_key_get_by_secret
-from tenants.services import apikey_create, member_add
+from tenants.services import apikey_create, apikey_revoke, member_add, oauth_client_create
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +101,91 @@ def test_password_of_an_existing_user_cannot_be_set(admin_client_a, tenant, admi
     assert not admin_user.check_password("taken-over!")
     assert not Membership.objects.filter(user=admin_user).exists()
     assert get_user_model().objects.filter(username=admin_user.username).count() == 1
+
+
+# --- revoke buttons on the detail pages ---------------------------------------------------
+
+
+def key_url(api_key, action="change") -> str:
+    return reverse(f"admin:tenants_apikey_{action}", args=[api_key.pk])
+
+
+def client_url(client, action="change") -> str:
+    return reverse(f"admin:tenants_oauthclient_{action}", args=[client.pk])
+
+
+def test_revoke_button_on_an_api_key_page(admin_client_a, tenant):
+    api_key, secret = apikey_create(tenant=tenant, name="deploy")
+    page = admin_client_a.get(key_url(api_key)).content.decode()
+    assert f'<form method="post" action="{key_url(api_key, "revoke")}">' in page and 'id="apikey-revoke"' in page
+
+    response = admin_client_a.post(key_url(api_key, "revoke"))
+    assert response.status_code == 302 and response["Location"] == key_url(api_key)
+    assert "API key 'deploy' revoked: it is refused from now on." in messages_of(response)
+    assert api_key_get_by_secret(secret) is None
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+    assert 'id="apikey-revoke"' not in admin_client_a.get(key_url(api_key)).content.decode()  # nothing left to revoke
+    assert LogEntry.objects.get(object_id=str(api_key.pk)).change_message == "Revoked"
+
+
+def test_revoking_a_revoked_key_changes_nothing(admin_client_a, tenant):
+    api_key, _ = apikey_create(tenant=tenant, name="old")
+    apikey_revoke(api_key=api_key)
+    revoked_at = ApiKey.objects.get(pk=api_key.pk).revoked_at
+    response = admin_client_a.post(key_url(api_key, "revoke"))
+    assert "API key 'old' was already revoked." in messages_of(response)
+    assert ApiKey.objects.get(pk=api_key.pk).revoked_at == revoked_at
+
+
+def test_revoke_buttons_need_post(admin_client_a, tenant):
+    api_key, secret = apikey_create(tenant=tenant, name="deploy")
+    client = robot_client(tenant)
+    assert admin_client_a.get(key_url(api_key, "revoke")).status_code == 405
+    assert admin_client_a.get(client_url(client, "revoke")).status_code == 405
+    assert api_key_get_by_secret(secret) == api_key and OAuthClient.objects.filter(pk=client.pk).exists()
+
+
+def test_revoke_buttons_on_another_tenants_credentials_are_404(admin_client_a, other_tenant):
+    api_key, secret = apikey_create(tenant=other_tenant, name="theirs")
+    client = robot_client(other_tenant)
+    assert admin_client_a.post(key_url(api_key, "revoke")).status_code == 404
+    assert admin_client_a.post(client_url(client, "revoke")).status_code == 404
+    assert api_key_get_by_secret(secret) == api_key
+    assert OAuthClient.objects.filter(pk=client.pk).exists()
+
+
+def robot_client(tenant) -> OAuthClient:
+    member_add(tenant=tenant, username=f"robot@{tenant.slug}.test")
+    client, _, _ = oauth_client_create(tenant=tenant, name="pipeline", username=f"robot@{tenant.slug}.test")
+    return client
+
+
+def test_revoke_button_on_an_oauth_client_page_deletes_it_and_its_tokens(admin_client_a, tenant):
+    client = robot_client(tenant)
+    AccessToken.objects.create(application=client.application, token="bearer-1", expires=timezone.now() + timedelta(hours=1))
+    page = admin_client_a.get(client_url(client)).content.decode()
+    assert f'<form method="post" action="{client_url(client, "revoke")}">' in page and 'id="oauthclient-revoke"' in page
+
+    response = admin_client_a.post(client_url(client, "revoke"))
+    assert response.status_code == 302 and response["Location"] == reverse("admin:tenants_oauthclient_changelist")
+    assert "OAuth client 'pipeline' revoked: it and its bearer tokens are deleted." in messages_of(response)
+    assert not OAuthClient.objects.exists() and not Application.objects.exists() and not AccessToken.objects.exists()
+
+
+def test_api_key_list_shows_last_used_and_revoked_in_words(admin_client_a, tenant):
+    used, _ = apikey_create(tenant=tenant, name="used", permissions=["Spark.Exports.json", "Spark.AllEncompassingProxy.json"])
+    ApiKey.objects.filter(pk=used.pk).update(last_used_at=timezone.now())
+    apikey_revoke(api_key=apikey_create(tenant=tenant, name="gone")[0])
+    response = admin_client_a.get(reverse("admin:tenants_apikey_changelist"))
+    assert response.context["cl"].list_display == [
+        "action_checkbox", "name", "prefix", "permission_list", "supervisor", "last_used", "revoked"
+    ]
+    html = response.content.decode()
+    assert "exports, all" in html
+    assert f"{timezone.localtime(ApiKey.objects.get(name='used').last_used_at):%Y-%m-%d %H:%M}" in html
+    assert f"{timezone.localtime(ApiKey.objects.get(name='gone').revoked_at):%Y-%m-%d %H:%M}" in html
+
+    for state, names in (("revoked", {"gone"}), ("active", {"used"})):
+        keys = admin_client_a.get(reverse("admin:tenants_apikey_changelist"), {"state": state}).context["cl"].result_list
+        assert {key.name for key in keys} == names

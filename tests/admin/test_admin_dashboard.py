@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from exports.admin.charts import count_axis, daily_chart
 from exports.dashboard import CHART_DAYS, percentile, queue_workers, tenant_dashboard
 from exports.models import ExportJob, JobStatus
 from tests.admin.conftest import make_job, store_package
@@ -79,7 +80,7 @@ def test_empty_tenant_has_no_percentiles(tenant):
 def test_dashboard_page_renders_figures_and_a_chart(admin_client_a, known_jobs, admin_client_b):
     html = admin_client_a.get(DASHBOARD).content.decode()
     assert "Tenant acme" in html and "globex" not in html
-    assert "<svg" in html and "<rect" in html and "closed_by_timeout" in html
+    assert "<svg" in html and "<rect" in html and "closed by timeout" in html
     assert "2 / 1" in html  # jobs in progress against the limit
     assert "3,000 ms" in html and "8,800 ms" in html
     assert 'id="worker-count"' in html  # REDIS_URL is set in tests: counted on Redis
@@ -105,3 +106,29 @@ def test_queue_workers_counts_workers_on_redis(redis_queue):
 def test_dashboard_is_linked_from_index_and_job_history(admin_client_a, tenant):
     assert DASHBOARD in admin_client_a.get(reverse("admin:index")).content.decode()
     assert DASHBOARD in admin_client_a.get(reverse("admin:exports_exportjob_changelist")).content.decode()
+
+
+@pytest.mark.parametrize(
+    "peak, ticks",
+    [(0, [0, 1]), (1, [0, 1]), (3, [0, 1, 2, 3]), (4, [0, 1, 2, 3, 4]), (7, [0, 2, 4, 6, 8]), (9, [0, 5, 10]),
+     (41, [0, 20, 40, 60]), (100, [0, 50, 100]), (1234, [0, 500, 1000, 1500])],
+)
+def test_count_axis_has_evenly_spaced_whole_numbers(peak, ticks):
+    assert count_axis(peak) == ticks
+
+
+def test_daily_chart_ticks_are_whole_numbers_at_their_height(known_jobs):
+    chart = daily_chart(tenant_dashboard(known_jobs)["daily"])
+    values = [tick["value"] for tick in chart["y_ticks"]]
+    assert all(isinstance(value, int) for value in values)
+    assert values == list(range(0, values[-1] + 1, values[1]))  # evenly spaced from 0
+    unit = (chart["baseline"] - chart["y_ticks"][-1]["y"]) / values[-1]
+    for tick in chart["y_ticks"]:
+        assert tick["y"] == pytest.approx(chart["baseline"] - unit * tick["value"], abs=0.1)
+    tallest = max(sum(bar["height"] for bar in chart["bars"] if bar["x"] == x) for x in {bar["x"] for bar in chart["bars"]})
+    assert tallest <= chart["baseline"] - chart["y_ticks"][-1]["y"] + 0.2  # no bar above the top tick
+
+
+def test_dashboard_shows_missing_process_times_as_the_sites_empty_mark(admin_client_a, tenant):
+    html = admin_client_a.get(DASHBOARD).content.decode()
+    assert html.count('<div class="value">—</div>') == 4  # median and p95, of exports and of imports

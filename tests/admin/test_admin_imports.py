@@ -51,6 +51,41 @@ def test_supervisor_sees_only_their_tenants_import_jobs(supervisor, tenant, othe
     assert client.get(job_url(other)).status_code == 404
 
 
+def test_detail_shows_the_request_and_outcome_as_tables_in_words(admin_client_a, tenant):
+    source, destination = "pricing/quote", "pricing/<b>quote-copy</b>"  # names are the client's: escaped
+    outputs = {
+        "services": [{"service_uri_source": source, "service_uri_destination": destination, "service_id_destination": "s-1", "status": "replaced"}],
+        "service_versions": [
+            {"service_uri_source": f"{source}[1.0.0]", "service_uri_destination": f"{destination}[1.0.0]", "version_id_destination": "v-1", "status": "replaced"}
+        ],
+    }
+    job = make_import(
+        tenant, services_modify=[{"service_uri_source": source, "service_uri_destination": destination}],
+        services_existing="replace", outputs=outputs, upload_size=3 * 1024 * 1024,
+        warnings=[{"code": "SERVICE_NOT_SELECTED", "message": "pricing/home is in the package but not in services_modify"}],
+    )
+    html = admin_client_a.get(job_url(job)).content.decode()
+    escaped = "pricing/&lt;b&gt;quote-copy&lt;/b&gt;"
+    assert f"<td>{source}</td><td>{escaped}</td>" in html  # services to import
+    assert f"<td>{source}</td><td>{escaped}</td><td>s-1</td><td>replaced</td>" in html
+    assert f"<td>{source}[1.0.0]</td><td>{escaped}[1.0.0]</td><td>v-1</td><td>replaced</td>" in html
+    assert "<th>from the package</th><th>to</th><th>version id</th><th>outcome</th>" in html
+    assert "<td>SERVICE_NOT_SELECTED</td>" in html
+    assert "<b>quote-copy</b>" not in html and "&quot;service_uri_source&quot;" not in html  # no raw JSON
+    assert "<label>If a service exists:</label>" in html and ">replace</div>" in html
+    assert "<label>Upload size:</label>" in html and "3.0\xa0MB" in html
+    assert "Services modify" not in html and "Services existing" not in html
+
+
+def test_import_list_columns(admin_client_a, tenant):
+    make_import(tenant, dry_run=True, correlation_id="rehearsal")
+    response = admin_client_a.get(CHANGELIST)
+    assert response.context["cl"].list_display == [
+        "action_checkbox", "short_id", "status_badge", "created_by", "correlation", "dry_run", "created", "process_time"
+    ]
+    assert "rehearsal" in response.content.decode()
+
+
 def test_import_jobs_cannot_be_added_edited_or_deleted(supervisor, tenant):
     job = make_import(tenant)
     client = logged_in(supervisor)

@@ -1,4 +1,5 @@
 """Job history and job detail: columns, filters, search, query counts and the actions."""
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -6,9 +7,11 @@ import pytest
 from django.conf import settings
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 
 from exports.models import ExportJob, JobStatus
-from tests.admin.conftest import make_job, store_package
+from tenants.services import member_add
+from tests.admin.conftest import logged_in, make_job, store_package
 from tests.query_counts import assert_queries
 
 pytestmark = pytest.mark.django_db
@@ -43,12 +46,31 @@ def test_changelist_query_count_does_not_grow_with_jobs(admin_client_a, tenant, 
 def test_changelist_shows_columns_newest_first(admin_client_a, tenant):
     old = make_job(tenant, created_ago=timedelta(days=2), source_system="ci", correlation_id="corr-old")
     store_package(old)
-    new = make_job(tenant, status=JobStatus.FAILED, created_ago=timedelta(minutes=1), correlation_id="corr-new")
+    new = make_job(tenant, status=JobStatus.CLOSED_BY_TIMEOUT, created_ago=timedelta(minutes=1), correlation_id="corr-new")
     response = admin_client_a.get(CHANGELIST)
     assert list(response.context["cl"].result_list) == [new, old]
     html = response.content.decode()
-    for text in ("corr-old", "corr-new", "ci-key", "failed", "closed", "2,000 ms", old.file_hash[:12], "22\xa0bytes"):
+    for text in ("corr-old", "corr-new", "ci-key", "closed by timeout", "closed", "2,000 ms", "22\xa0bytes"):
         assert text in html
+    assert f"{timezone.localtime(old.created_at):%Y-%m-%d %H:%M}" in html
+
+
+def test_changelist_columns_fit_a_laptop_screen(admin_client_a, admin_client, tenant):
+    """Finished, hash and source system are on the detail page; the tenant column only for
+    users who see several tenants."""
+    make_job(tenant)
+    columns = admin_client_a.get(CHANGELIST).context["cl"].list_display
+    assert columns == ["action_checkbox", "short_id", "status_badge", "created_by", "correlation", "created", "process_time", "size"]
+    assert "tenant" in admin_client.get(CHANGELIST).context["cl"].list_display  # a superuser sees every tenant
+
+
+def test_a_supervisor_of_two_tenants_sees_the_tenant_column(supervisor, tenant, other_tenant):
+    member_add(tenant=other_tenant, username=supervisor.username, supervisor=True)
+    make_job(tenant)
+    make_job(other_tenant)
+    response = logged_in(supervisor).get(CHANGELIST)
+    assert "tenant" in response.context["cl"].list_display
+    assert "globex" in response.content.decode() and "acme" in response.content.decode()
 
 
 def test_filter_by_status_and_search_by_job_id_and_correlation_id(admin_client_a, tenant):
@@ -69,18 +91,21 @@ def test_filter_by_status_and_search_by_job_id_and_correlation_id(admin_client_a
 
 
 def test_detail_shows_inputs_versions_errors_and_a_working_download_link(admin_client_a, admin_client_b, tenant, version_a, client):
-    job = make_job(tenant, versions=[version_a], correlation_id="c-1")
+    job = make_job(tenant, versions=[version_a], correlation_id="c-1", zip_process_time_ms=1234, estimated_size=3 * 1024 * 1024)
     store_package(job, b"zip bytes")
     failed = make_job(tenant, status=JobStatus.FAILED)
     failed.errors = [{"code": "WORKER_LOST", "message": "The worker died."}]
     failed.save()
 
     html = admin_client_a.get(job_url(job)).content.decode()
-    assert "&quot;folders&quot;: [" in html and "pricing" in html
+    assert "<td>folders</td><td>pricing</td>" in html and "&quot;" not in html  # a table, not JSON
     assert "quote" in html and "1.0.0" in html and str(version_a.version_id) in html
     assert 'id="job-rerun"' in html and 'id="job-delete-package"' in html
     assert 'id="job-cancel"' not in html  # finished
     assert 'name="_save"' not in html  # read-only
+    for label, value in (("Packaging time", "1,234 ms"), ("Estimated size", "3.0\xa0MB"), ("Size", "9\xa0bytes"), ("SHA-256", job.file_hash)):
+        assert re.search(rf"<label>{label}:</label>\s*<div class=\"readonly\">(<code>)?{value}", html), label
+    assert "Zip process time ms" not in html and "File hash" not in html
     fresh_link = admin_client_a.get(response_link(html, f"/admin/exports/exportjob/{job.pk}/download/"))
     assert fresh_link.status_code == 302
     assert fresh_link["Location"].startswith(f"/{tenant.slug}/api/v4/export/{job.pk}/file/package.zip?token=session:")
@@ -89,7 +114,7 @@ def test_detail_shows_inputs_versions_errors_and_a_working_download_link(admin_c
     assert b"".join(download.streaming_content) == b"zip bytes"
     assert admin_client_b.get(job_url(job, "download")).status_code == 404  # another tenant's supervisor
 
-    assert "WORKER_LOST" in admin_client_a.get(job_url(failed)).content.decode()
+    assert "<td>WORKER_LOST</td><td>The worker died.</td>" in admin_client_a.get(job_url(failed)).content.decode()
 
 
 def response_link(html: str, prefix: str) -> str:

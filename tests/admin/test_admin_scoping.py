@@ -122,3 +122,11 @@ def test_supervisor_cannot_reach_django_rq_admin(admin_client_a, admin_client):
     url = reverse("admin:django_rq_dashboard_changelist")
     assert admin_client_a.get(url).status_code == 403
     assert admin_client.get(url).status_code == 200
+
+
+def test_a_supervisor_reads_the_tenants_limits_in_words_and_the_operator_edits_them(admin_client_a, admin_client, tenant):
+    url = reverse("admin:tenants_tenant_change", args=[tenant.pk])
+    page = admin_client_a.get(url).content.decode()
+    assert "<label>Max package:</label>" in page and "200.0\xa0MB" in page and "900 s" in page
+    assert "209715200" not in page and 'name="max_package_bytes"' not in page
+    assert 'name="max_package_bytes" value="209715200"' in admin_client.get(url).content.decode()
