@@ -23,7 +23,7 @@ from exports.building import work_file
 from exports.imports.services import import_job_discard_upload
 from exports.lifecycle import job_fail, job_time_out
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
-from exports.references import parse_uuid
+from tenants.references import parse_uuid
 from sparkexport.storage import iter_stored_file
 
 # A job is judged only after this long, so a job that is being enqueued right now is not.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from exports.lifecycle import request_fingerprint
 from exports.packages.contents import estimated_package_size, package_entries
 from exports.packages.reuse import content_key
-from exports.references import parse_service_reference, parse_uuid
+from tenants.references import parse_service_reference, parse_uuid
 from exports.selectors import export_selection_resolve
 from sparkexport import snapshots
 from sparkexport.errors import InvalidServiceUri, Unprocessable

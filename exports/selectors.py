@@ -10,7 +10,7 @@ from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, VersionFilter, job_visible_to, visibility
-from exports.references import NamedRef, ServiceIdRef, VersionIdRef, is_version_specific
+from tenants.references import NamedRef, ServiceIdRef, VersionIdRef, is_version_specific
 from sparkexport.errors import NotFound, Unprocessable
 from tenants.models import Folder, Service, ServiceVersion, Tenant
 

@@ -11,6 +11,7 @@ import random
 import re
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
@@ -74,16 +75,22 @@ _DEMO_OUTPUTS = [
 ]
 
 
-def make_demo_workbook(service: str, version: str) -> bytes:
+def make_demo_workbook(service: str, version: str, calls: tuple[str, ...] = ()) -> bytes:
     """A small Spark-style workbook; identical bytes for identical arguments.
 
     Sheet "Inputs" holds the input cells (column B), sheet "Outputs" holds
     formulas over them; every input and output cell has a workbook-scoped
     defined name (Age, Premium, Term, DiscountRate, TotalPremium, ...).
+    With `calls`, sheet "Xcalls" calls those services (`CS.SPARK_XCALL`) with the inputs.
     The document title/subject/version carry the service and version.
     """
     wb = openpyxl.Workbook()
     _fill_demo_sheets(wb)
+    if calls:
+        sheet = wb.create_sheet("Xcalls")
+        sheet.append(["Service called", "Result"])
+        for uri in calls:
+            sheet.append([uri, f'=CS.SPARK_XCALL("{uri}", Inputs!$B$2:$B$5)'])
     service_txt, version_txt = _clean_text(service), _clean_text(version)
     props = wb.properties
     props.title = service_txt
@@ -288,6 +295,13 @@ def make_large_demo_neuron(service: str, version: str, extra_bytes: int) -> byte
 FOLDER_NAMES = ["insurance", "pricing", "claims", "underwriting", "retirement", "lending"]
 SERVICE_NAMES = ["term-life", "motor-quote", "home-cover", "risk-score", "annuity", "loan-offer"]
 DRAFT = ("drafts", "draft-calculator", "0.1.0")  # a version that is never compiled
+# An Xcall chain: a quote calls a rating, which calls a rate table (a version prefix).
+CHAIN = (
+    ("motor", "quote", "1.0.0", ("motor/rating",)),
+    ("motor", "rating", "1.0.0", ("motor/rate-table[1]",)),
+    ("motor", "rate-table", "1.0.0", ()),
+    ("motor", "rate-table", "1.1.0", ()),
+)
 LARGE = ("large", "archive")  # versions of about LARGE_VERSION_MB each, when asked for
 LARGE_VERSION_MB = 25
 
@@ -309,29 +323,41 @@ def demo_catalog_seed(*, tenant: Tenant, folders: int = 2, services: int = 2, ve
         )
     )
     wanted = [
-        (_name(FOLDER_NAMES, f), _name(SERVICE_NAMES, f * services + s), f"1.{v}.0", True, 0)
+        DemoVersion(_name(FOLDER_NAMES, f), _name(SERVICE_NAMES, f * services + s), f"1.{v}.0")
         for f in range(folders)
         for s in range(services)
         for v in range(versions)
     ]
-    wanted.append((*DRAFT, False, 0))
+    wanted.append(DemoVersion(*DRAFT, compiled=False))
+    wanted += [DemoVersion(folder, service, version, calls=calls) for folder, service, version, calls in CHAIN]
     large_versions = -(-large_mb // LARGE_VERSION_MB)
-    wanted += [(*LARGE, f"1.{v}.0", True, large_mb * MB // large_versions) for v in range(large_versions)]
-    missing = [item for item in wanted if item[:3] not in existing]
+    wanted += [DemoVersion(*LARGE, f"1.{v}.0", extra_bytes=large_mb * MB // large_versions) for v in range(large_versions)]
+    missing = [item for item in wanted if (item.folder, item.service, item.version) not in existing]
     with tempfile.TemporaryDirectory() as scratch:
-        for folder, service, version, compiled, extra_bytes in missing:
-            _add_demo_version(tenant, Path(scratch), folder, service, version, compiled, extra_bytes)
+        for item in missing:
+            _add_demo_version(tenant, Path(scratch), item)
     return {"versions_added": len(missing), "versions_total": len(wanted)}
 
 
-def _add_demo_version(tenant, scratch: Path, folder, service, version, compiled: bool, extra_bytes: int) -> None:
+@dataclass(frozen=True)
+class DemoVersion:
+    folder: str
+    service: str
+    version: str
+    compiled: bool = True
+    calls: tuple[str, ...] = ()
+    extra_bytes: int = 0
+
+
+def _add_demo_version(tenant, scratch: Path, item: DemoVersion) -> None:
+    folder, service, version = item.folder, item.service, item.version
     workbook = scratch / f"{service}.xlsx"
-    workbook.write_bytes(make_demo_workbook(service, version))
+    workbook.write_bytes(make_demo_workbook(service, version, item.calls))
     neuron = None
-    if compiled:
+    if item.compiled:
         neuron = scratch / "neuron.zip"
-        data = make_large_demo_neuron(service, version, extra_bytes) if extra_bytes else make_demo_neuron(service, version)
-        neuron.write_bytes(data)
+        extra = item.extra_bytes
+        neuron.write_bytes(make_large_demo_neuron(service, version, extra) if extra else make_demo_neuron(service, version))
     service_version_add(
         tenant=tenant,
         folder=folder,

@@ -198,6 +198,9 @@ class ServiceVersion(models.Model):
     neuron = models.FileField(upload_to=neuron_upload_to, max_length=300, blank=True)
     neuron_size = models.PositiveBigIntegerField(null=True, blank=True)
     neuron_sha256 = models.CharField(max_length=64, blank=True)
+    # When its workbook's Xcalls were read (tenants/xcalls.py); None for a version added before
+    # they were recorded: `manage.py catalog_dependencies --apply` reads them.
+    xcalls_scanned_at = models.DateTimeField(null=True, blank=True)
 
     objects = SnapshotQuerySet.as_manager()
 
@@ -218,3 +221,27 @@ class ServiceVersion(models.Model):
     @property
     def semver(self) -> tuple[int, int, int]:
         return (self.major, self.minor, self.patch)
+
+
+class VersionXcall(models.Model):
+    """A service a version's workbook calls (an Xcall, tenants/xcalls.py): the reference as
+    written, or the expression of a dynamic one, which cannot be resolved."""
+
+    version = models.ForeignKey(ServiceVersion, on_delete=models.CASCADE, related_name="xcalls")
+    reference = models.CharField(max_length=300)
+    dynamic = models.BooleanField(default=False)
+    cell = models.CharField(max_length=200, help_text="Where it is first found, as Sheet!A1.")
+    occurrences = models.PositiveIntegerField(default=1)
+
+    objects = SnapshotQuerySet.as_manager()
+
+    class Meta:
+        base_manager_name = "objects"
+        ordering = ["version", "reference"]
+        verbose_name = "Xcall"
+        constraints = [
+            models.UniqueConstraint(fields=["version", "reference", "dynamic"], name="versionxcall_unique_reference")
+        ]
+
+    def __str__(self):
+        return f"{self.version} calls {self.reference}{' (dynamic)' if self.dynamic else ''}"

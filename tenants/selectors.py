@@ -2,7 +2,10 @@
 import hashlib
 import hmac
 
-from tenants.models import ApiKey, Tenant
+from django.db.models import Q
+
+from tenants.models import ApiKey, ServiceVersion, Tenant, VersionXcall
+from tenants.xcall_resolution import CatalogIndex, CatalogVersion
 
 
 def hash_secret(secret: str) -> str:
@@ -27,3 +30,23 @@ def api_key_get_by_secret(key: str) -> ApiKey | None:
 
 def tenant_get(slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
+
+
+def version_dependencies(version: ServiceVersion) -> list[tuple[VersionXcall, CatalogVersion | None]]:
+    """The version's Xcalls, each with the version it reaches now (None: dynamic or unresolved)."""
+    calls = list(version.xcalls.all())
+    index = CatalogIndex.of_tenant(version.service.folder.tenant, [c.reference for c in calls if not c.dynamic])
+    return [(call, None if call.dynamic else index.resolve(call.reference)) for call in calls]
+
+
+def version_dependents(version: ServiceVersion) -> list[VersionXcall]:
+    """The Xcalls of the tenant's versions that reach this version now."""
+    service = version.service
+    named = Q(reference__contains=service.name) | Q(reference__icontains=str(service.service_id))
+    candidates = list(
+        VersionXcall.objects.filter(named | Q(reference__icontains=str(version.version_id)), dynamic=False)
+        .filter(version__service__folder__tenant_id=service.folder.tenant_id)
+        .select_related("version__service__folder")
+    )
+    index = CatalogIndex.of_tenant(service.folder.tenant, [c.reference for c in candidates])
+    return [c for c in candidates if (reached := index.resolve(c.reference)) and reached.version_id == version.version_id]

@@ -12,6 +12,8 @@ from oauth2_provider.models import Application
 from sparkexport.errors import Conflict, InvalidRequest, NotFound
 from sparkexport.storage import file_sha256
 from tenants import artifacts
+from tenants.catalog_xcalls import version_xcalls_record
+from tenants.xcalls import Xcall, workbook_xcalls
 from tenants.models import (
     MB,
     ApiKey,
@@ -184,6 +186,7 @@ def service_version_add(
     workbook_path = Path(workbook_path)
     workbook_name = workbook_name or workbook_path.name
     _validate_artifacts(workbook_path, workbook_name, neuron_path)
+    calls = _read_xcalls(workbook_path, workbook_name)
     version_obj = ServiceVersion(
         version=version,
         major=semver[0],
@@ -201,7 +204,7 @@ def service_version_add(
     try:
         if neuron_path is not None:
             _store_neuron(version_obj, Path(neuron_path))
-        _insert_version(version_obj, tenant, folder, service)
+        _insert_version(version_obj, tenant, folder, service, calls)
     except BaseException:
         version_obj.workbook.delete(save=False)
         if version_obj.neuron:
@@ -219,6 +222,18 @@ def _validate_artifacts(workbook_path: Path, workbook_name: str, neuron_path) ->
         raise InvalidRequest(str(exc), code=exc.code) from None
 
 
+def _read_xcalls(workbook_path: Path, workbook_name: str) -> list[Xcall]:
+    """The services the workbook calls (tenants/xcalls.py); its formulas must be readable."""
+    try:
+        return workbook_xcalls(workbook_path)
+    except Exception as exc:  # a workbook openpyxl opened for validation but cannot walk
+        raise InvalidRequest(
+            f"{workbook_name!r} is not an Excel workbook: its formulas could not be read "
+            f"({type(exc).__name__}). Upload the .xlsx or .xlsm file saved by Excel.",
+            code=artifacts.INVALID_WORKBOOK,
+        ) from None
+
+
 def _store_neuron(version: ServiceVersion, neuron_path: Path) -> None:
     version.neuron_size = neuron_path.stat().st_size
     version.neuron_sha256 = file_sha256(neuron_path)
@@ -226,8 +241,9 @@ def _store_neuron(version: ServiceVersion, neuron_path: Path) -> None:
         version.neuron.save("neuron.zip", File(handle), save=False)
 
 
-def _insert_version(version: ServiceVersion, tenant: Tenant, folder: str, service: str) -> None:
-    """The version's row, its folder and service made when missing; VERSION_EXISTS if taken."""
+def _insert_version(version: ServiceVersion, tenant: Tenant, folder: str, service: str, calls: list[Xcall]) -> None:
+    """The version's row and its Xcalls, its folder and service made when missing;
+    VERSION_EXISTS if taken."""
     exists = Conflict(
         f"{folder}/{service}[{version.version}] already exists; choose a new version number.",
         code="VERSION_EXISTS",
@@ -243,6 +259,7 @@ def _insert_version(version: ServiceVersion, tenant: Tenant, folder: str, servic
                 version.save()
         except IntegrityError:  # the same version added concurrently
             raise exists from None
+        version_xcalls_record(version, calls)
 
 
 def apikey_revoke_matching(*, tenant: Tenant, name: str | None = None, prefix: str | None = None) -> list[ApiKey]:

@@ -1,7 +1,7 @@
 """The snapshot scopes of tenants, credentials and the catalog, and which writes change them
 (sparkexport/snapshots/writes.py announces every write of these models)."""
 from sparkexport.snapshots.writes import feeds_snapshots
-from tenants.models import ApiKey, Folder, Service, ServiceVersion, Tenant
+from tenants.models import ApiKey, Folder, Service, ServiceVersion, Tenant, VersionXcall
 
 # Export status documents show service and folder names of versions in any tenant: one scope.
 CATALOG_SCOPE = "catalog"
@@ -21,5 +21,5 @@ def connect() -> None:
         # Recorded at most once a minute per key; no snapshot shows it.
         ignored_fields=("last_used_at",),
     )
-    for model in (Folder, Service, ServiceVersion):
+    for model in (Folder, Service, ServiceVersion, VersionXcall):
         feeds_snapshots(model, scopes_of=lambda row: [CATALOG_SCOPE])

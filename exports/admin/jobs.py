@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from exports import dashboard
 from exports.models import AuditEvent, ExportJob, ImportJob, JobStatus
-from exports.references import parse_uuid
+from tenants.references import parse_uuid
 from sparkexport.errors import ApplicationError
 from tenants.admin.buttons import ObjectButton, ObjectButtons
 from tenants.admin.display import created_column, duration_ms, field_display, html_table, records_table

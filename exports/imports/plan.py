@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from exports.models import ServicesExisting, UpdateVersionType
 from exports.packages.reader import Package, PackageVersion
-from exports.references import NamedRef, parse_service_reference
+from tenants.references import NamedRef, parse_service_reference
 from sparkexport.errors import Conflict, InvalidRequest, InvalidServiceUri, NotFound
 from tenants.models import Folder, Service, ServiceVersion, Tenant
 from tenants.naming import parse_semver

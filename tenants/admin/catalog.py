@@ -9,10 +9,11 @@ from django.contrib import admin, messages
 from django.db.models import Q
 
 from tenants import services
-from tenants.admin.display import byte_size, code, created_column, field_display
+from tenants.admin.display import byte_size, code, created_column, field_display, html_table
 from tenants.admin.filters import ConditionFilter
 from tenants.admin_scope import ServiceAddMixin, TenantChoiceForm, TenantScopedAdmin
 from tenants.models import Folder, Service, ServiceVersion
+from tenants.selectors import version_dependencies, version_dependents
 
 
 @admin.register(Folder)
@@ -139,6 +140,8 @@ class ServiceVersionAdmin(ServiceAddMixin, TenantScopedAdmin):
         "note",
         "author_name",
         "created_at",
+        "calls",
+        "called_by",
     )
     fields = readonly_fields
     workbook_size_display = field_display("workbook_size", "workbook size", byte_size)
@@ -166,6 +169,21 @@ class ServiceVersionAdmin(ServiceAddMixin, TenantScopedAdmin):
     def compiled(self, version):
         return version.is_compiled
 
+    @admin.display(description="calls (Xcalls)")
+    def calls(self, version):
+        if version.xcalls_scanned_at is None:
+            return "not read yet: manage.py catalog_dependencies --apply"
+        rows = [
+            (call.reference, "dynamic: known only when the workbook calculates" if call.dynamic
+             else reached.uri if reached else "not in this tenant", call.cell)
+            for call, reached in version_dependencies(version)
+        ]
+        return html_table(("reference as written", "reaches now", "first found in"), rows)
+
+    @admin.display(description="called by")
+    def called_by(self, version):
+        rows = [(str(call.version), call.reference, call.cell) for call in version_dependents(version)]
+        return html_table(("version", "reference as written", "found in"), rows)
 
     def add_from_form(self, request, form):
         data = form.cleaned_data

@@ -22,7 +22,7 @@ from exports.models import ExportJob, ExportJobVersion, JobStatus
 from exports.snapshot_scopes import job_scope, tenant_jobs_scope
 from sparkexport import snapshots
 from sparkexport.snapshots.writes import SnapshotQuerySet, fed_models
-from tenants.models import ApiKey, Folder, Service, ServiceVersion, Tenant
+from tenants.models import ApiKey, Folder, Service, ServiceVersion, Tenant, VersionXcall
 from tenants.snapshot_scopes import CATALOG_SCOPE, tenant_scope
 from tests.admin.conftest import make_job, store_package
 from tests.conftest import SparkClient
@@ -38,6 +38,7 @@ EXPECTED_SCOPES = {
     Folder: lambda folder: {CATALOG_SCOPE},
     Service: lambda service: {CATALOG_SCOPE},
     ServiceVersion: lambda version: {CATALOG_SCOPE},
+    VersionXcall: lambda call: {CATALOG_SCOPE},
     ExportJob: lambda job: {job_scope(job.pk), tenant_jobs_scope(job.tenant.slug)},
     ExportJobVersion: lambda row: {job_scope(row.exportjob_id)},
 }
@@ -143,6 +144,8 @@ def build(model):
     version = ServiceVersionFactory(service__folder__tenant=tenant)
     if model is ServiceVersion:
         return version
+    if model is VersionXcall:
+        return VersionXcall.objects.create(version=version, reference="pricing/rating", cell="Sheet1!A1")
     if model is Service:
         return version.service
     if model is Folder:
@@ -160,6 +163,7 @@ SHOWN_COLUMN = {
     Folder: ("name", "renamed"),
     Service: ("name", "renamed"),
     ServiceVersion: ("release_note", "changed"),
+    VersionXcall: ("reference", "pricing/other"),
     ExportJob: ("status", JobStatus.CANCELLED),
     ExportJobVersion: None,  # a link row: created and deleted, never changed
 }
@@ -258,6 +262,8 @@ def _copy_of(row):
     elif isinstance(copy, ServiceVersion):
         copy.patch = uuid.uuid4().int % 10**6
         copy.version, copy.version_id = f"9.9.{copy.patch}", uuid.uuid4()
+    elif isinstance(copy, VersionXcall):
+        copy.reference = f"copy/{uuid.uuid4().hex[:6]}"
     elif isinstance(copy, ExportJob):
         copy.id = uuid.uuid4()
     elif isinstance(copy, ExportJobVersion):

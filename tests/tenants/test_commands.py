@@ -565,13 +565,14 @@ def test_demo_seed_creates_tenant_and_real_versions(tmp_path):
     data = run_json("demo_seed", "demo", "--folders", "2", "--services", "2", "--versions", "2")
     tenant = Tenant.objects.get(slug="demo")
     versions = list(ServiceVersion.objects.filter(service__folder__tenant=tenant))
-    assert data == {"tenant": "demo", "tenant_created": True, "versions_added": 9, "versions_total": 9}
-    assert len(versions) == 2 * 2 * 2 + 1
+    total = 2 * 2 * 2 + 1 + len(demo.CHAIN)
+    assert data == {"tenant": "demo", "tenant_created": True, "versions_added": total, "versions_total": total}
+    assert len(versions) == total
     compiled = [v for v in versions if v.is_compiled]
     drafts = [v for v in versions if not v.is_compiled]
-    assert len(compiled) == 8 and len(drafts) == 1
-    assert Folder.objects.filter(tenant=tenant).count() == 3  # two demo folders + drafts
-    assert Service.objects.filter(folder__tenant=tenant).count() == 5
+    assert len(compiled) == total - 1 and len(drafts) == 1
+    assert Folder.objects.filter(tenant=tenant).count() == 4  # two demo folders, drafts, the Xcall chain
+    assert Service.objects.filter(folder__tenant=tenant).count() == 5 + 3
     assert len({v.workbook_sha256 for v in versions}) == len(versions)
     assert len({v.neuron_sha256 for v in compiled}) == len(compiled)
     for v in versions:
@@ -588,7 +589,7 @@ def test_demo_seed_is_idempotent():
     rows, files = ServiceVersion.objects.count(), stored_files()
     data = run_json("demo_seed", "demo", "--folders", "1", "--services", "2", "--versions", "2")
     assert data["versions_added"] == 0 and data["tenant_created"] is False
-    assert data["versions_total"] == rows == 5
+    assert data["versions_total"] == rows == 5 + len(demo.CHAIN)
     assert ServiceVersion.objects.count() == rows
     assert stored_files() == files
 
@@ -599,14 +600,14 @@ def test_demo_seed_existing_tenant_and_growth(acme):
     assert Tenant.objects.count() == 1
     data = run_json("demo_seed", "acme", "--folders", "1", "--services", "1", "--versions", "3")
     assert data["versions_added"] == 2
-    assert ServiceVersion.objects.count() == 4
+    assert ServiceVersion.objects.count() == 4 + len(demo.CHAIN)
     out, _ = run("demo_seed", "acme", "--folders", "1", "--services", "1", "--versions", "3")
-    assert "added 0 demo version(s); 4 were there already" in out
+    assert f"added 0 demo version(s); {4 + len(demo.CHAIN)} were there already" in out
 
 
 def test_demo_seed_large_folder_holds_valid_packages_of_the_size_asked(acme):
     data = run_json("demo_seed", "acme", "--folders", "0", "--large-mb", "30")
-    assert data["versions_added"] == 3  # the draft and two large versions of about 15 MB
+    assert data["versions_added"] == 3 + len(demo.CHAIN)  # the draft, the chain, two large versions of about 15 MB
     large = ServiceVersion.objects.filter(service__folder__name="large", service__name="archive")
     assert sorted(v.version for v in large) == ["1.0.0", "1.1.0"]
     assert all(15 * 1024 * 1024 <= v.neuron_size < 16 * 1024 * 1024 for v in large)
@@ -627,7 +628,8 @@ def test_demo_seed_refuses_negative_counts(option):
     assert not Tenant.objects.exists() and stored_files() == []
 
 
-def test_demo_seed_zero_counts_seed_only_the_draft():
+def test_demo_seed_zero_counts_seed_only_the_draft_and_the_xcall_chain():
     data = run_json("demo_seed", "demo", "--folders", "0")
-    assert data["versions_added"] == 1
-    assert not ServiceVersion.objects.get().is_compiled
+    assert data["versions_added"] == 1 + len(demo.CHAIN)
+    assert [v.is_compiled for v in ServiceVersion.objects.filter(service__folder__name="drafts")] == [False]
+    assert ServiceVersion.objects.filter(service__folder__name="motor").count() == len(demo.CHAIN)

@@ -8,7 +8,7 @@ from django.db import IntegrityError
 
 from sparkexport.errors import Conflict, InvalidRequest, NotFound
 from tenants import demo, services
-from tenants.demo import demo_catalog_seed
+from tenants.demo import CHAIN, demo_catalog_seed
 from tenants.models import MB, ApiKey, Folder, Group, Service, ServiceVersion, Tenant
 from tenants.naming import catalog_name_problem, parse_semver
 from tenants.selectors import api_key_get_by_secret
@@ -252,9 +252,9 @@ def test_service_version_add_versions_order_by_semver(acme, workbook):
 
 def test_demo_catalog_seed_counts_and_names(acme):
     result = demo_catalog_seed(tenant=acme, folders=1, services=7, versions=1)
-    assert result == {"versions_added": 8, "versions_total": 8}
-    names = set(Service.objects.values_list("name", flat=True))
-    assert len(names) == 8  # service names stay unique past the list of base names
+    assert result == {"versions_added": 8 + len(CHAIN), "versions_total": 8 + len(CHAIN)}
+    names = set(Service.objects.filter(folder__name="insurance").values_list("name", flat=True))
+    assert len(names) == 7  # service names stay unique past the list of base names
     assert "term-life-2" in names
 
 
@@ -267,5 +267,5 @@ def test_demo_catalog_seed_refuses_negative_counts(acme):
 def test_demo_catalog_seed_is_per_tenant(acme):
     globex = services.tenant_create(slug="globex")
     demo_catalog_seed(tenant=acme, folders=1, services=1, versions=1)
-    assert demo_catalog_seed(tenant=globex, folders=1, services=1, versions=1)["versions_added"] == 2
-    assert ServiceVersion.objects.filter(service__folder__tenant=globex).count() == 2
+    assert demo_catalog_seed(tenant=globex, folders=1, services=1, versions=1)["versions_added"] == 2 + len(CHAIN)
+    assert ServiceVersion.objects.filter(service__folder__tenant=globex).count() == 2 + len(CHAIN)
