@@ -61,6 +61,8 @@ def export_job_package(job: ExportJob, on_entry=None) -> bool:
         versions=versions,
         file_filter=job.file_filter,
         version_filter=job.version_filter,
+        dependencies=job.dependencies,
+        source_installation=settings.INSTALLATION_NAME,
     )
     key = content_key(entries)
     started = time.monotonic()

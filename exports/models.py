@@ -150,9 +150,12 @@ class ExportJob(BackgroundJob):
     file_filter = models.CharField(max_length=16, choices=FileFilter.choices)
     version_filter = models.CharField(max_length=16, choices=VersionFilter.choices)
     file_name = models.CharField(max_length=100, default="package.zip")
+    include_dependencies = models.BooleanField(default=False)
     versions = models.ManyToManyField(
         ServiceVersion, related_name="export_jobs", blank=True, through="ExportJobVersion"
     )
+    # outputs.dependencies[]: each Xcall of the versions, as resolved when the job was created.
+    dependencies = models.JSONField(default=list, blank=True)
     estimated_size = models.PositiveBigIntegerField(default=0)
     zip_process_time_ms = models.PositiveIntegerField(null=True, blank=True)
 

@@ -7,6 +7,9 @@ job is created, on the locked tenant row (exports/services.py).
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
+
+from exports.dependencies import export_dependencies
 from exports.lifecycle import request_fingerprint
 from exports.packages.contents import estimated_package_size, package_entries
 from exports.packages.reuse import content_key
@@ -25,6 +28,7 @@ class Selection:
     version_pks: tuple[int, ...]
     estimated_size: int
     content_key: str
+    dependencies: tuple[dict, ...]  # outputs.dependencies[]
 
 
 def _parse_version_ids(values: list[str]):
@@ -51,25 +55,30 @@ def _check_compiled(versions) -> None:
         )
 
 
-def _resolve(tenant: Tenant, *, folders, services, version_ids, file_filter, version_filter) -> Selection:
-    versions = export_selection_resolve(
+def _resolve(
+    tenant: Tenant, *, folders, services, version_ids, file_filter, version_filter, include_dependencies
+) -> Selection:
+    selected = export_selection_resolve(
         tenant=tenant,
         folders=folders,
         refs=[parse_service_reference(service) for service in services],
         version_ids=_parse_version_ids(version_ids),
         version_filter=version_filter,
     )
+    dependencies = export_dependencies(tenant, selected, include=include_dependencies)
+    versions = dependencies.versions
     _check_compiled(versions)
     entries = package_entries(
-        tenant_slug=tenant.slug, versions=versions, file_filter=file_filter, version_filter=version_filter
+        tenant_slug=tenant.slug, versions=versions, file_filter=file_filter, version_filter=version_filter,
+        dependencies=dependencies.rows, source_installation=settings.INSTALLATION_NAME,
     )
     size = estimated_package_size(versions, file_filter)
-    return Selection(tuple(version.pk for version in versions), size, content_key(entries))
+    return Selection(tuple(version.pk for version in versions), size, content_key(entries), tuple(dependencies.rows))
 
 
 def export_selection(tenant: Tenant, **request) -> Selection:
-    """The selection of a request (folders, services, version_ids, file_filter, version_filter):
-    kept per process while the catalog's token is unchanged."""
+    """The selection of a request (folders, services, version_ids, file_filter, version_filter,
+    include_dependencies): kept per process while the catalog's token is unchanged."""
     scopes = [CATALOG_SCOPE]
     born = time.monotonic()
     tokens = snapshots.current_tokens(scopes)

@@ -56,25 +56,31 @@ def export_job_create(
     source_system: str | None = None,
     correlation_id: str | None = None,
     file_name: str = "package.zip",
+    include_dependencies: bool = False,
     enqueue: bool = True,
     idempotency_key: str = "",
 ) -> ExportJob:
     """Check every prerequisite, create the job within the tenant's limit, and queue it.
 
-    When an identical package is still stored the job is closed at once with it. A retry
-    carrying the same `idempotency_key` and body gets the first job back. With
-    enqueue=False the caller runs the job itself (the export_run command).
+    With `include_dependencies` the package holds every version the selection reaches through
+    its Xcalls (exports/dependencies.py). When an identical package is still stored the job is
+    closed at once with it. A retry carrying the same `idempotency_key` and body gets the first
+    job back. With enqueue=False the caller runs the job itself (the export_run command).
     """
     inputs = {"folders": folders, "services": services, "version_ids": version_ids}
     options = {"file_filter": file_filter, "version_filter": version_filter, "source_system": source_system,
                "correlation_id": correlation_id, "file_name": file_name}
+    if include_dependencies:  # only then, so requests fingerprinted before the option stay equal
+        options["include_dependencies"] = True
     fingerprint = request_fingerprint({"inputs": inputs, **options})
     if earlier := idempotent_job(ExportJob, caller, idempotency_key, fingerprint):
         return earlier
     selection = export_selection(
-        caller.tenant, **inputs, file_filter=file_filter, version_filter=version_filter
+        caller.tenant, **inputs, file_filter=file_filter, version_filter=version_filter,
+        include_dependencies=include_dependencies,
     )
-    fields = {"inputs": inputs, **options, **creator_fields(caller, idempotency_key, fingerprint)}
+    fields = {"inputs": inputs, **options, "dependencies": list(selection.dependencies),
+              **creator_fields(caller, idempotency_key, fingerprint)}
     try:
         job, created = _create(caller, selection, fields, enqueue=enqueue)
     except queue.QueueUnavailable:
@@ -132,4 +138,5 @@ def export_job_rerun(job: ExportJob, *, caller) -> ExportJob:
         source_system=job.source_system,
         correlation_id=job.correlation_id,
         file_name=job.file_name,
+        include_dependencies=job.include_dependencies,
     )

@@ -257,6 +257,10 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 
+# This installation's name in the manifests of its packages (`source_installation`), so an
+# import elsewhere records where a version came from; unset, manifests carry null.
+INSTALLATION_NAME = os.environ.get("INSTALLATION_NAME", "").strip() or None
+
 # Signed download links (outputs.files[].file) stay valid this long.
 EXPORT_DOWNLOAD_LINK_TTL = int(os.environ.get("EXPORT_DOWNLOAD_LINK_TTL", "3600"))
 

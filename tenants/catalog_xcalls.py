@@ -1,4 +1,5 @@
 """Recording the Xcalls of versions: when a version is added, and for versions added before."""
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ def versions_xcalls_scan(
         try:
             with local_path(version.workbook.storage, version.workbook.name) as path:
                 outcome = ScanOutcome(version, workbook_xcalls(path))
-        except (*STORAGE_ERRORS, ValueError, KeyError) as exc:  # openpyxl's errors for a damaged file
+        except (*STORAGE_ERRORS, zipfile.BadZipFile, ValueError, KeyError) as exc:  # a missing or damaged file
             outcome = ScanOutcome(version, [], f"{type(exc).__name__}: {exc}")
         if apply and not outcome.problem:
             version_xcalls_record(version, outcome.calls)
@@ -57,3 +58,11 @@ def versions_without_xcalls(tenant=None):
     if tenant is not None:
         versions = versions.filter(service__folder__tenant=tenant)
     return versions.order_by("created_at", "pk")
+
+
+def versions_xcalls_ensure(versions: Iterable[ServiceVersion]) -> list[ServiceVersion]:
+    """Record the Xcalls of those of `versions` never read (added before Xcalls were recorded,
+    and `catalog_dependencies --apply` not yet run); answers the ones whose workbook could not
+    be read, whose Xcalls stay unknown."""
+    unscanned = [version for version in versions if version.xcalls_scanned_at is None]
+    return [outcome.version for outcome in versions_xcalls_scan(unscanned, apply=True) if outcome.problem]

@@ -83,6 +83,8 @@ class CatalogIndex:
                 version_ids.add(ref.version_id)
         for folder, service in names:
             wanted |= Q(service__folder__name=folder, service__name=service)
+        if not (names or service_ids or version_ids):
+            return cls([])
         wanted |= Q(service__service_id__in=service_ids) | Q(version_id__in=version_ids)
         versions = ServiceVersion.objects.filter(wanted, service__folder__tenant=tenant).select_related("service__folder")
         return cls(CatalogVersion.of(version) for version in versions)

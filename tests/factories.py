@@ -5,15 +5,18 @@ from functools import lru_cache
 import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from tenants import demo
+from tenants.catalog_xcalls import version_xcalls_record
 from tenants.models import Folder, Group, Membership, Service, ServiceVersion, Tenant
 from tenants.services import apikey_create
+from tenants.xcalls import workbook_xcalls
 
 
 @lru_cache(maxsize=256)
-def demo_files(service: str, version: str) -> tuple[bytes, bytes]:
-    return demo.make_demo_workbook(service, version), demo.make_demo_neuron(service, version)
+def demo_files(service: str, version: str, calls: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+    return demo.make_demo_workbook(service, version, calls), demo.make_demo_neuron(service, version)
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -58,7 +61,8 @@ class ServiceFactory(factory.django.DjangoModelFactory):
 
 
 class ServiceVersionFactory(factory.django.DjangoModelFactory):
-    """A version with a real workbook and, unless compiled=False, a real Neuron package."""
+    """A version with a real workbook and, unless compiled=False, a real Neuron package; its
+    workbook makes the Xcalls `calls` (references), recorded as service_version_add does."""
 
     class Meta:
         model = ServiceVersion
@@ -68,10 +72,10 @@ class ServiceVersionFactory(factory.django.DjangoModelFactory):
     compiled = True
 
     @classmethod
-    def _create(cls, model_class, *args, compiled=True, **kwargs):
+    def _create(cls, model_class, *args, compiled=True, calls=(), **kwargs):
         version = model_class(*args, **kwargs)
         version.major, version.minor, version.patch = (int(p) for p in version.version.split("."))
-        workbook, neuron = demo_files(version.service.name, version.version)
+        workbook, neuron = demo_files(version.service.name, version.version, tuple(calls))
         version.workbook_name = f"{version.service.name}.xlsx"
         version.workbook_size = len(workbook)
         version.workbook_sha256 = hashlib.sha256(workbook).hexdigest()
@@ -80,7 +84,10 @@ class ServiceVersionFactory(factory.django.DjangoModelFactory):
             version.neuron_size = len(neuron)
             version.neuron_sha256 = hashlib.sha256(neuron).hexdigest()
             version.neuron.save("neuron.zip", ContentFile(neuron), save=False)
+        version.xcalls_scanned_at = timezone.now()  # a workbook without calls has nothing to record
         version.save()
+        if calls:
+            version_xcalls_record(version, workbook_xcalls(version.workbook.path))
         return version
 
 

@@ -51,8 +51,8 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
     )
     fieldsets = (
         JOB_IDENTITY,
-        ("Request", {"fields": ("selection", "file_filter", "version_filter", "file_name")}),
-        ("Exported versions", {"fields": ("versions_display",)}),
+        ("Request", {"fields": ("selection", "file_filter", "version_filter", "include_dependencies", "file_name")}),
+        ("Exported versions", {"fields": ("versions_display", "dependencies_display")}),
         ("Timing", {"fields": (*JOB_TIMING, "packaging_time")}),
         ("Package", {"fields": ("download_link", "size", "sha256", "estimated", "package_expired_at")}),
         ("Errors", {"fields": ("errors_display",)}),
@@ -68,6 +68,22 @@ class ExportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
     # Writing the ZIP alone, without the queue and the selection.
     packaging_time = field_display("zip_process_time_ms", "packaging time", duration_ms)
     selection = field_display("inputs", "selection", mapping_table)
+
+    @admin.display(description="Xcalls")
+    def dependencies_display(self, job):
+        return html_table(
+            ("caller", "calls", "reaches", "in the package"),
+            (
+                (
+                    row["service_uri_source"],
+                    code(row["xcall"]),
+                    "dynamic: known only when it calculates" if row["dynamic"]
+                    else row["resolved_service_uri"] or "nothing (not found)",
+                    "yes" if row["included"] else "no",
+                )
+                for row in job.dependencies
+            ),
+        )
 
     @admin.display(description="versions")
     def versions_display(self, job):

@@ -42,6 +42,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "FOLDER_HAS_NO_SERVICE": (422, "A folder of `inputs.folders` holds no service with a version."),
     "NEURON_NOT_COMPILED": (422, "A selected version has no compiled Neuron package."),
     "PACKAGE_TOO_LARGE": (422, "The package would exceed the tenant's size limit."),
+    "DEPENDENCY_NOT_FOUND": (422, "With `include_dependencies`, a selected version (or one it calls) makes an Xcall "
+                             "that names no version of the tenant. `details.dependencies` lists each caller "
+                             "(`service_uri_source`, `version_id_source`) and its `xcall`."),
+    "DEPENDENCIES_UNKNOWN": (422, "With `include_dependencies`, the workbook of a version in the closure could not "
+                             "be read, so the services it calls are unknown; `details.service_versions` names it."),
     "IDEMPOTENCY_KEY_REUSED": (422, "This credential used the Idempotency-Key for a different request; "
                                "`details.job_id` is that request's job."),
     "INVALID_IMPORT_ZIP": (422, "The upload is not an importable package: not a ZIP, truncated, unsafe paths, "
@@ -89,7 +94,8 @@ OPERATION_ERRORS: dict[str, tuple[str, ...]] = {
     "export_create": (
         *_ANSWERED_BY_EVERY_OPERATION, *_JSON, "INVALID_REQUEST", "INVALID_SERVICE_URI", "FOLDER_NOT_FOUND",
         "SERVICE_NOT_FOUND", "VERSION_NOT_FOUND", "VERSION_FILTER_CONFLICT", "FOLDER_HAS_NO_SERVICE",
-        "NEURON_NOT_COMPILED", "PACKAGE_TOO_LARGE", "IDEMPOTENCY_KEY_REUSED", "JOB_LIMIT_REACHED",
+        "NEURON_NOT_COMPILED", "DEPENDENCY_NOT_FOUND", "DEPENDENCIES_UNKNOWN", "PACKAGE_TOO_LARGE",
+        "IDEMPOTENCY_KEY_REUSED", "JOB_LIMIT_REACHED",
     ),
     "export_status": (*_ANSWERED_BY_EVERY_OPERATION, *_JSON, "JOB_NOT_FOUND"),
     "export_cancel": (

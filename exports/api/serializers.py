@@ -63,6 +63,13 @@ class ExportRequestSerializer(serializers.Serializer):
     file_name = serializers.CharField(
         required=False, allow_null=True, max_length=100, default="package.zip"
     )
+    include_dependencies = serializers.BooleanField(
+        required=False, allow_null=True, default=False,
+        help_text="Also export every version the selected ones call through literal Xcalls, transitively "
+        "(each reference resolved as Spark resolves it: the latest version, or the highest matching a "
+        "`[version]` prefix). A reference that names no version answers 422 DEPENDENCY_NOT_FOUND. "
+        "`outputs.dependencies` lists every Xcall either way.",
+    )
 
     def validate_file_name(self, value):
         if value is None:
@@ -77,6 +84,7 @@ class ExportRequestSerializer(serializers.Serializer):
     def validate(self, attrs):
         attrs["file_filter"] = attrs.get("file_filter") or FileFilter.MIGRATE
         attrs["version_filter"] = attrs.get("version_filter") or VersionFilter.ALL
+        attrs["include_dependencies"] = bool(attrs.get("include_dependencies"))
         return attrs
 
 
@@ -120,10 +128,26 @@ class ServiceVersionRowSerializer(ServiceRowSerializer):
     version_id_source = serializers.UUIDField()
 
 
+class DependencyRowSerializer(serializers.Serializer):
+    service_uri_source = serializers.CharField(help_text="The calling version, as `folder/service[version]`.")
+    version_id_source = serializers.UUIDField(help_text="The calling version's version_id.")
+    xcall = serializers.CharField(help_text="The Xcall's first argument as written (the expression, if dynamic).")
+    dynamic = serializers.BooleanField(help_text="The reference is computed when the workbook calculates: it "
+                                       "cannot be resolved, so it is reported, never followed.")
+    resolved_service_uri = serializers.CharField(
+        allow_null=True, help_text="The version the Xcall reaches, as `folder/service[version]`; null when "
+        "dynamic or unresolved.")
+    resolved_version_id = serializers.UUIDField(allow_null=True, help_text="Its version_id; null likewise.")
+    included = serializers.BooleanField(help_text="Whether the version it reaches is in this package.")
+
+
 class ExportOutputsSerializer(serializers.Serializer):
     files = ExportFileSerializer(many=True)
     services = ServiceRowSerializer(many=True)
     service_versions = ServiceVersionRowSerializer(many=True)
+    dependencies = DependencyRowSerializer(
+        many=True, help_text="One row per Xcall of each exported version, sorted by caller and Xcall, "
+        "whether or not `include_dependencies` was asked for; the package manifest holds the same rows.")
 
 
 def download_url(request, tenant_slug: str, job_id, file_name: str) -> str:
@@ -190,6 +214,7 @@ class ExportStatusSerializer(JobStatusSerializer):
             "files": files,
             "services": service_rows(versions),
             "service_versions": service_version_rows(versions),
+            "dependencies": job.dependencies,
         }
 
 

@@ -73,7 +73,7 @@ class JobStatusSnapshot:
     @property
     def weight(self) -> int:
         outputs = self.document["outputs"]
-        return 1 + len(outputs["services"]) + len(outputs["service_versions"])
+        return 1 + len(outputs["services"]) + len(outputs["service_versions"]) + len(outputs["dependencies"])
 
     def visible_to(self, caller) -> bool:
         return job_visible_to(self, caller)

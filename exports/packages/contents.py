@@ -121,9 +121,11 @@ def _stored_entry(path: str, field_file, size: int, sha256: str) -> Entry:
 
 
 def package_entries(
-    *, tenant_slug: str, versions, file_filter: str, version_filter: str
+    *, tenant_slug: str, versions, file_filter: str, version_filter: str, dependencies: list[dict],
+    source_installation: str | None,
 ) -> list[Entry]:
-    """Every entry of the package, manifest first, the rest sorted by path."""
+    """Every entry of the package, manifest first, the rest sorted by path. `dependencies` are
+    the rows of outputs.dependencies (exports/dependencies.py)."""
     entries = []
     for version in versions:
         base = f"{version.service.folder.name}/{version.service.name}/{version.version}"
@@ -149,10 +151,12 @@ def package_entries(
         "format": PACKAGE_FORMAT,
         "format_version": PACKAGE_FORMAT_VERSION,
         "source_tenant": tenant_slug,
+        "source_installation": source_installation,
         "file_filter": file_filter,
         "version_filter": version_filter,
         "services": service_rows(versions),
         "service_versions": service_version_rows(versions),
+        "dependencies": dependencies,
         "files": [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in entries],
     }
     return [bytes_entry(MANIFEST_NAME, json_bytes(manifest)), *entries]

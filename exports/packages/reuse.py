@@ -4,7 +4,7 @@ import hashlib
 from exports.models import ExportJob, JobStatus, package_storage
 
 # Bump when the package layout or the writer's bytes change, so old packages are not reused.
-CONTENT_KEY_VERSION = b"sparkexport-package-2"
+CONTENT_KEY_VERSION = b"sparkexport-package-3"
 
 
 def content_key(entries) -> str:

@@ -55,6 +55,22 @@ def test_sdk_exports_describes_and_downloads_with_an_api_key(live_server, tenant
     assert again[0].buffer == downloads[0].buffer
 
 
+def test_sdk_exports_a_service_that_makes_xcalls_unchanged(live_server, tenant, catalog, start_worker):
+    quote = ServiceVersionFactory(service__folder__tenant=tenant, service__folder__name="motor", service__name="quote",
+                                  calls=["pricing/quote[1.1]"])
+    start_worker()
+    client = sdk_client(live_server, api_key=make_api_key(tenant, name="sdk-key"))
+
+    downloads = client.impex.exp(services=["motor/quote"], max_retries=20, retry_interval=0.2)
+
+    job = assert_package(downloads[0].buffer, ["motor/quote[1.0.0]"])  # no include_dependencies: as Spark
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(downloads[0].buffer)).read("manifest.json"))
+    assert [(row["version_id_source"], row["resolved_service_uri"], row["included"]) for row in manifest["dependencies"]] == [
+        (str(quote.version_id), "pricing/quote[1.1.0]", False)
+    ]
+    assert job.include_dependencies is False
+
+
 def test_sdk_cancels_a_job_before_a_worker_takes_it(live_server, tenant, catalog, redis_queue):
     client = sdk_client(live_server, api_key=make_api_key(tenant, name="sdk-key"))
     created = client.impex.exports.initiate(services=["pricing/quote[1.1]"], version_filter="all").data

@@ -76,12 +76,13 @@ def run(args, code: str, env: dict, cwd) -> str:
 def test_the_shell_walk_through_runs_as_written(demo, tmp_path):
     base_url, env = demo
     blocks = readme_blocks()
-    script = "\n".join(localised(blocks[name], base_url) for name in ("walkthrough", "import", "oauth", "cancel"))
+    script = "\n".join(localised(blocks[name], base_url) for name in ("walkthrough", "import", "oauth", "dependencies", "cancel"))
     out = run(["bash", "-euo", "pipefail"], script, env, tmp_path)
     lines = out.splitlines()
     assert "closed" in lines and "package.zip: OK" in lines
     assert '"dry_run":true' in out and "pricing/home-cover-copy" in out  # the import's plan
     assert '"in_progress_exports"' in out  # the bearer token was accepted
+    assert "motor/rating[1.0.0] calls motor/rate-table[1] -> motor/rate-table[1.1.0] True" in lines
     assert lines[-1] == "cancelled"
 
 

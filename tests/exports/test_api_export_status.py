@@ -82,7 +82,8 @@ def test_status_document_has_exactly_the_contract_fields(api, catalog):
         assert document["status_url"] == f"http://testserver/acme/api/v4/export/{job_id}/status"
         assert isinstance(document["process_time"], int) and document["process_time"] >= 0
         assert document["errors"] is None
-        assert set(document["outputs"]) == {"files", "services", "service_versions"}
+        assert set(document["outputs"]) == {"files", "services", "service_versions", "dependencies"}
+        assert document["outputs"]["dependencies"] == []  # the fixture's workbooks call nothing
         assert document["outputs"]["files"] == []
         quotes = catalog["quotes"][0]
         assert document["outputs"]["services"] == [

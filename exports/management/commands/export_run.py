@@ -27,6 +27,8 @@ class Command(ServiceCommand):
         parser.add_argument("--version-id", action="append", default=[], help="A version_id (repeatable).")
         parser.add_argument("--file-filter", choices=FileFilter.values, default=FileFilter.MIGRATE)
         parser.add_argument("--version-filter", choices=VersionFilter.values, default=VersionFilter.ALL)
+        parser.add_argument("--include-dependencies", action="store_true",
+                            help="Also export every version the selected ones call through Xcalls.")
         parser.add_argument("-o", "--output", required=True, help="Where to write the ZIP.")
 
     def handle(self, *args, **options):
@@ -40,6 +42,7 @@ class Command(ServiceCommand):
             version_ids=options["version_id"],
             file_filter=options["file_filter"],
             version_filter=options["version_filter"],
+            include_dependencies=options["include_dependencies"],
             source_system="export_run",
             enqueue=False,
         )
