@@ -162,9 +162,11 @@ def create_corpus(tenant_slug: str, versions: int, *, folder: str = "bench", dis
         version.workbook_name = f"{service_name}.xlsx"
         version.workbook_size = len(workbook)
         version.workbook_sha256 = hashlib.sha256(workbook).hexdigest()
+        version.workbook_crc32 = zlib.crc32(workbook)  # as an upload records it
         version.workbook.save(version.workbook_name, ContentFile(workbook), save=False)
         version.neuron_size = len(neuron)
         version.neuron_sha256 = hashlib.sha256(neuron).hexdigest()
+        version.neuron_crc32 = zlib.crc32(neuron)
         version.neuron.save("neuron.zip", ContentFile(neuron), save=False)
         version.compiler_version = "bench"
         version.save()

@@ -18,7 +18,9 @@ Then, interleaved round-robin for `--rounds` rounds (medians reported):
            the job row and package are deleted after each round so no round reuses another's
   zip -r   `zip -r -q` (default settings, level 6 everywhere) of MEDIA_ROOT/catalog, which
            holds exactly the job's source files
-  floor    read every source file once in 1 MiB chunks and SHA-256 it (in this process)
+  floor    what any packager must do with these bytes, in this process: read every source file
+           once in 1 MiB chunks, CRC-32 it (the ZIP headers need it), SHA-256 it (the package's
+           file_hash) and write it to one output file (target: the job <= 1.3x this)
 
 Loopback only; no timed assertion.
 """
@@ -27,6 +29,7 @@ import hashlib
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,7 +51,7 @@ def main() -> int:
         print(f"corpus: {args.versions} versions, {len(corpus.source_files)} files, "
               f"{corpus.source_bytes / 1e6:.1f} MB ({corpus.source_bytes / MiB:.1f} MiB); module deflate ratio "
               f"{corpus.wasm_ratio:.2f}x; generated in {time.monotonic() - started:.1f} s")
-        methods = {"job": job_runner(corpus), "zip -r": zip_runner(corpus, tmp), "floor": floor_runner(corpus)}
+        methods = {"job": job_runner(corpus), "zip -r": zip_runner(corpus, tmp), "floor": floor_runner(corpus, tmp)}
         times = {name: [] for name in methods}
         sizes = {}
         for round_no in range(args.rounds):
@@ -97,13 +100,20 @@ def zip_runner(corpus, tmp):
     return run
 
 
-def floor_runner(corpus):
+def floor_runner(corpus, tmp):
+    out_path = tmp / "floor.bin"
+
     def run():
-        for path in corpus.source_files:
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                while chunk := f.read(MiB):
-                    digest.update(chunk)
+        digest = hashlib.sha256()
+        with open(out_path, "wb") as out:
+            for path in corpus.source_files:
+                crc = 0
+                with open(path, "rb") as f:
+                    while chunk := f.read(MiB):
+                        crc = zlib.crc32(chunk, crc)
+                        digest.update(chunk)
+                        out.write(chunk)
+        out_path.unlink()
         return None
 
     return run
@@ -120,7 +130,7 @@ def report(corpus, times, sizes):
         print(f"| {name} | {med[name]:.2f} | {mb / med[name]:.0f} | {' / '.join(f'{x:.2f}' for x in t)} | {size} |")
     print()
     print(f"job vs zip -r: {med['zip -r'] / med['job']:.2f}x faster (target >= 3.5x); "
-          f"job / floor: {med['job'] / med['floor']:.2f}x the floor")
+          f"job / floor: {med['job'] / med['floor']:.2f}x the floor (target <= 1.3x)")
     print(f"package {sizes['job'] / 1e6:.2f} MB vs zip -r {sizes['zip -r'] / 1e6:.2f} MB "
           f"({'same or smaller' if sizes['job'] <= sizes['zip -r'] else 'LARGER'})")
 

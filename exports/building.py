@@ -7,11 +7,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from exports.models import ExportJob, JobStatus, package_storage
-from exports.packages.contents import package_entries
+from exports.packages.contents import package_entries, version_base
+from exports.packages.format import NEURON_ENTRY_NAME
 from exports.packages.writer import write_package
 from exports.packages.reuse import content_key, reusable_package
 from exports.lifecycle import job_close
 from sparkexport.storage import publish_local_file
+from tenants.models import ServiceVersion
 
 # How often the worker looks at the row for a cancel while it packages.
 STATUS_POLL_SECONDS = 0.2
@@ -88,9 +90,25 @@ def export_job_package(job: ExportJob, on_entry=None) -> bool:
     finally:
         partial.unlink(missing_ok=True)
     if _close(job, stored_name, result.size, result.sha256, started, key):
+        _record_crc32(versions, result.crc32)
         return True
     storage.delete(stored_name)
     return False
+
+
+def _record_crc32(versions, crc32: dict[str, int]) -> None:
+    """Versions added before CRC-32s were recorded get them from their first package, whose
+    writer checked those bytes against their SHA-256: later exports then need no second hash."""
+    for version in versions:
+        base = version_base(version)
+        known = {
+            field: crc32.get(path)
+            for field, path in (("workbook_crc32", f"{base}/{version.workbook_name}"),
+                                ("neuron_crc32", f"{base}/{NEURON_ENTRY_NAME}"))
+            if getattr(version, field) is None
+        }
+        if known := {field: crc for field, crc in known.items() if crc is not None}:
+            ServiceVersion.objects.filter(pk=version.pk).update(**known)
 
 
 def _close(job: ExportJob, package: str, size: int, sha256: str, started: float, key: str) -> bool:

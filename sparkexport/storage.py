@@ -6,6 +6,7 @@ object's body stream there; the filesystem backend streams from the file as it i
 import hashlib
 import os
 import tempfile
+import zlib
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -37,11 +38,17 @@ def open_stream(storage, name: str):
 
 def file_sha256(path) -> str:
     """The SHA-256 (hex) of a local file, read in chunks."""
-    digest = hashlib.sha256()
+    return file_digests(path)[0]
+
+
+def file_digests(path) -> tuple[str, int]:
+    """The SHA-256 (hex) and CRC-32 of a local file, in one read."""
+    digest, crc = hashlib.sha256(), 0
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
-    return digest.hexdigest()
+            crc = zlib.crc32(chunk, crc)
+    return digest.hexdigest(), crc
 
 
 def iter_stored_file(storage, name: str, chunk_size: int = 1 << 20):

@@ -198,6 +198,11 @@ class ServiceVersion(models.Model):
     neuron = models.FileField(upload_to=neuron_upload_to, max_length=300, blank=True)
     neuron_size = models.PositiveBigIntegerField(null=True, blank=True)
     neuron_sha256 = models.CharField(max_length=64, blank=True)
+    # CRC-32s, which a package's ZIP headers need: recorded once, they are the packaging's
+    # check of the stored bytes instead of a second SHA-256 pass (exports/packages/writer.py).
+    # None until known: the first export of an older version records them.
+    workbook_crc32 = models.PositiveBigIntegerField(null=True, blank=True)
+    neuron_crc32 = models.PositiveBigIntegerField(null=True, blank=True)
     # When its workbook's Xcalls were read (tenants/xcalls.py); None for a version added before
     # they were recorded: `manage.py catalog_dependencies --apply` reads them.
     xcalls_scanned_at = models.DateTimeField(null=True, blank=True)

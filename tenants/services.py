@@ -10,7 +10,7 @@ from django.utils import timezone
 from oauth2_provider.models import Application
 
 from sparkexport.errors import Conflict, InvalidRequest, NotFound
-from sparkexport.storage import file_sha256
+from sparkexport.storage import file_digests
 from tenants import artifacts
 from tenants.catalog_xcalls import version_xcalls_record
 from tenants.xcalls import Xcall, workbook_xcalls
@@ -187,6 +187,7 @@ def service_version_add(
     workbook_name = workbook_name or workbook_path.name
     _validate_artifacts(workbook_path, workbook_name, neuron_path)
     calls = _read_xcalls(workbook_path, workbook_name)
+    workbook_sha256, workbook_crc32 = file_digests(workbook_path)
     version_obj = ServiceVersion(
         version=version,
         major=semver[0],
@@ -197,7 +198,8 @@ def service_version_add(
         compiler_version=compiler_version or ("Neuron_v1.25.0" if neuron_path else ""),
         workbook_name=workbook_name,
         workbook_size=workbook_path.stat().st_size,
-        workbook_sha256=file_sha256(workbook_path),
+        workbook_sha256=workbook_sha256,
+        workbook_crc32=workbook_crc32,
     )
     with open(workbook_path, "rb") as handle:
         version_obj.workbook.save(workbook_name, File(handle), save=False)
@@ -236,7 +238,7 @@ def _read_xcalls(workbook_path: Path, workbook_name: str) -> list[Xcall]:
 
 def _store_neuron(version: ServiceVersion, neuron_path: Path) -> None:
     version.neuron_size = neuron_path.stat().st_size
-    version.neuron_sha256 = file_sha256(neuron_path)
+    version.neuron_sha256, version.neuron_crc32 = file_digests(neuron_path)
     with open(neuron_path, "rb") as handle:
         version.neuron.save("neuron.zip", File(handle), save=False)
 

@@ -1,5 +1,6 @@
 """Factories that keep a version's folder, service and files inside one tenant."""
 import hashlib
+import zlib
 from functools import lru_cache
 
 import factory
@@ -79,10 +80,12 @@ class ServiceVersionFactory(factory.django.DjangoModelFactory):
         version.workbook_name = f"{version.service.name}.xlsx"
         version.workbook_size = len(workbook)
         version.workbook_sha256 = hashlib.sha256(workbook).hexdigest()
+        version.workbook_crc32 = zlib.crc32(workbook)  # as service_version_add records them
         version.workbook.save(version.workbook_name, ContentFile(workbook), save=False)
         if compiled:
             version.neuron_size = len(neuron)
             version.neuron_sha256 = hashlib.sha256(neuron).hexdigest()
+            version.neuron_crc32 = zlib.crc32(neuron)
             version.neuron.save("neuron.zip", ContentFile(neuron), save=False)
         version.xcalls_scanned_at = timezone.now()  # a workbook without calls has nothing to record
         version.save()

@@ -73,7 +73,8 @@ JOB_ERROR_CODES: dict[str, str] = {
     "SERVICE_UNAVAILABLE": "The job queue was unreachable when the job was queued (the POST answered 503).",
     "STORAGE_ERROR": "Reading or writing storage failed.",
     "DATABASE_ERROR": "Export: the database connection was lost during the job.",
-    "STORED_FILE_CHANGED": "Export: a stored workbook or Neuron package no longer matches its recorded SHA-256.",
+    "STORED_FILE_CHANGED": "Export: a stored workbook or Neuron package no longer matches its recorded CRC-32 "
+                           "(or SHA-256, for a version whose CRC-32 is not recorded yet).",
     "PACKAGE_TOO_LARGE": "Export: the package grew past the tenant's size limit while it was written.",
     "PACKAGE_EXPIRED": "Export: the package of this closed job was deleted after the retention period.",
     "INTERNAL_ERROR": "An unexpected failure (logged).",

@@ -111,13 +111,19 @@ def _version_metadata(version, file_filter: str) -> dict:
     return metadata
 
 
-def _stored_entry(path: str, field_file, size: int, sha256: str) -> Entry:
+def _stored_entry(path: str, field_file, size: int, sha256: str, crc32: int | None) -> Entry:
     return Entry(
         path=path,
         size=size,
         open=lambda: open_stream(field_file.storage, field_file.name),
         sha256=sha256,
+        crc32=crc32,
     )
+
+
+def version_base(version) -> str:
+    """The folder of a version's files in the package."""
+    return f"{version.service.folder.name}/{version.service.name}/{version.version}"
 
 
 def package_entries(
@@ -128,7 +134,7 @@ def package_entries(
     the rows of outputs.dependencies (exports/dependencies.py)."""
     entries = []
     for version in versions:
-        base = f"{version.service.folder.name}/{version.service.name}/{version.version}"
+        base = version_base(version)
         entries.append(
             bytes_entry(f"{base}/{VERSION_JSON_NAME}", json_bytes(_version_metadata(version, file_filter)))
         )
@@ -139,11 +145,13 @@ def package_entries(
                     version.workbook,
                     version.workbook_size,
                     version.workbook_sha256,
+                    version.workbook_crc32,
                 )
             )
         entries.append(
             _stored_entry(
-                f"{base}/{NEURON_ENTRY_NAME}", version.neuron, version.neuron_size, version.neuron_sha256
+                f"{base}/{NEURON_ENTRY_NAME}", version.neuron, version.neuron_size, version.neuron_sha256,
+                version.neuron_crc32,
             )
         )
     entries.sort(key=lambda entry: entry.path)

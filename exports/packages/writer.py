@@ -34,21 +34,29 @@ _clock = time.monotonic
 
 @dataclass(frozen=True)
 class Entry:
-    """One archive member: its path, expected size, opener and optional expected SHA-256."""
+    """One archive member: its path, expected size, opener, and what its bytes must match.
+
+    The ZIP needs every member's CRC-32 anyway, so a member whose CRC-32 was recorded is checked
+    against it at no extra cost; only one without is checked against its SHA-256, a second hash
+    over every byte. A deliberate collision of the weaker check still fails at import, where
+    every member's SHA-256 is compared with the manifest.
+    """
 
     path: str
     size: int
     open: Callable[[], BinaryIO]
     sha256: str | None = None
+    crc32: int | None = None
 
 
 @dataclass(frozen=True)
 class PackageResult:
-    """Size, SHA-256 and member count of a written package."""
+    """Size, SHA-256 and member count of a written package, and each member's CRC-32."""
 
     size: int
     sha256: str
     entries: int
+    crc32: dict[str, int]
 
 
 class PackagingError(Exception):
@@ -183,27 +191,32 @@ def write_package(
         if reason:
             raise PackagingStopped(reason)
 
+    crc32 = {}
     with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
         try:
             for entry in entries:
                 check_stop()
-                with entry.open() as src, zf.open(_zipinfo(entry, compresslevel), "w") as dst:
+                info = _zipinfo(entry, compresslevel)
+                with entry.open() as src, zf.open(info, "w") as dst:
                     try:
                         _copy_member(entry, src, dst, chunk_size, check_stop)
                     except BaseException:
                         # Abandon before the member's close() writes its trailer.
                         sink.abandon()
                         raise
+                if entry.crc32 is not None and info.CRC != entry.crc32:
+                    raise EntryChanged(f"entry {entry.path!r} changed: CRC-32 expected {entry.crc32:08x}, got {info.CRC:08x}")
+                crc32[entry.path] = info.CRC
                 if on_entry is not None:
                     on_entry(entry)
         except BaseException:
             sink.abandon()
             raise
-    return PackageResult(size=sink.size, sha256=sink.hexdigest(), entries=len(entries))
+    return PackageResult(size=sink.size, sha256=sink.hexdigest(), entries=len(entries), crc32=crc32)
 
 
 def _copy_member(entry: Entry, src: BinaryIO, dst: BinaryIO, chunk_size: int, check_stop: Callable[[], None]) -> None:
-    digest = hashlib.sha256() if entry.sha256 is not None else None
+    digest = hashlib.sha256() if entry.sha256 is not None and entry.crc32 is None else None
     read = 0
     last_check = _clock()
     while True:

@@ -17,6 +17,7 @@ from exports.maintenance import export_package_delete
 from exports.models import ExportJob, JobStatus
 from exports.packages.writer import PackagingStopped
 from tenants.callers import Caller
+from tenants.models import ServiceVersion
 from tests.factories import ServiceVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -185,7 +186,12 @@ def test_a_missing_stored_file_fails_the_job_with_the_reason(api, catalog, redis
     assert stored_packages() == []
 
 
-def test_a_stored_file_whose_bytes_changed_fails_the_job(api, catalog, redis_queue, django_capture_on_commit_callbacks):
+@pytest.mark.parametrize("checked_by", ["CRC-32", "sha256"])
+def test_a_stored_file_whose_bytes_changed_fails_the_job(
+    api, catalog, redis_queue, django_capture_on_commit_callbacks, checked_by
+):
+    if checked_by == "sha256":  # a version added before CRC-32s were recorded
+        ServiceVersion.objects.update(workbook_crc32=None, neuron_crc32=None)
     job_id = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["claims"]}})
     workbook = catalog[4].workbook
     Path(workbook.path).write_bytes(b"tampered" + Path(workbook.path).read_bytes()[8:])
@@ -195,9 +201,26 @@ def test_a_stored_file_whose_bytes_changed_fails_the_job(api, catalog, redis_que
     status = api.get(api.api(f"export/{job_id}/status")).json()
     assert status["status"] == "failed"
     assert status["errors"][0]["code"] == "STORED_FILE_CHANGED"
-    assert "triage.xlsx" in status["errors"][0]["message"]
+    assert "triage.xlsx" in status["errors"][0]["message"] and checked_by in status["errors"][0]["message"]
     assert work_files() == []
     assert stored_packages() == []
+    assert ServiceVersion.objects.get(pk=catalog[4].pk).workbook_crc32 == (None if checked_by == "sha256" else catalog[4].workbook_crc32)
+
+
+def test_the_first_export_of_an_older_version_records_its_crc32s(
+    api, catalog, redis_queue, django_capture_on_commit_callbacks
+):
+    ServiceVersion.objects.update(workbook_crc32=None, neuron_crc32=None)
+    job_id = post_export(api, django_capture_on_commit_callbacks, {"inputs": {"folders": ["claims"]}})
+
+    run_worker(redis_queue)
+
+    _, package = download(api, job_id)
+    triage = ServiceVersion.objects.get(pk=catalog[4].pk)
+    archive = zipfile.ZipFile(io.BytesIO(package))
+    assert triage.workbook_crc32 == archive.getinfo("claims/triage/0.1.0/triage.xlsx").CRC
+    assert triage.neuron_crc32 == archive.getinfo("claims/triage/0.1.0/neuron.zip").CRC == catalog[4].neuron_crc32
+    assert ServiceVersion.objects.filter(workbook_crc32__isnull=True).count() == 4  # the others were not exported
 
 
 def test_the_worker_enforces_the_size_limit_too(api, tenant, catalog, redis_queue, django_capture_on_commit_callbacks):

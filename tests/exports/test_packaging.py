@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import tracemalloc
 import zipfile
+import zlib
 
 import pytest
 
@@ -281,6 +282,26 @@ def test_sha_mismatch():
         write_package([entry], io.BytesIO())
     message = str(info.value)
     assert "x.json" in message and wrong in message and real in message
+
+
+def test_a_recorded_crc32_is_the_check_and_spares_the_second_hash():
+    crc = zlib.crc32(b"data")
+    wrong_sha = hashlib.sha256(b"other").hexdigest()
+    # With its CRC-32 known, the member is checked against it (which the ZIP computes anyway),
+    # not hashed a second time: the SHA-256 is not even read.
+    entry = Entry(path="x.zip", size=4, open=lambda: io.BytesIO(b"data"), sha256=wrong_sha, crc32=crc)
+    data, result = build([entry])
+    assert result.crc32 == {"x.zip": crc}
+    assert zipfile.ZipFile(io.BytesIO(data)).getinfo("x.zip").CRC == crc
+
+
+def test_crc32_mismatch_fails_and_leaves_no_valid_zip():
+    entry = Entry(path="x.zip", size=4, open=lambda: io.BytesIO(b"data"), crc32=zlib.crc32(b"dat!"))
+    out = io.BytesIO()
+    with pytest.raises(EntryChanged) as info:
+        write_package([entry, bytes_entry("later.json", b"{}")], out)
+    assert "x.zip" in str(info.value) and "CRC-32" in str(info.value)
+    assert END_OF_CENTRAL_DIR not in out.getvalue()
 
 
 def test_sha_matches_case_insensitively():

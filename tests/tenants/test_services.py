@@ -1,5 +1,6 @@
 """The tenant services behind the management commands, and the naming rules they apply."""
 import hashlib
+import zlib
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -164,6 +165,8 @@ def test_service_version_add_stores_hashes_and_files(acme, workbook, neuron):
     version = add(acme, workbook, neuron_path=neuron, release_note="r", author="me")
     assert version.workbook_sha256 == hashlib.sha256(workbook.read_bytes()).hexdigest()
     assert version.neuron_sha256 == hashlib.sha256(neuron.read_bytes()).hexdigest()
+    assert version.workbook_crc32 == zlib.crc32(workbook.read_bytes())
+    assert version.neuron_crc32 == zlib.crc32(neuron.read_bytes())
     assert version.compiler_version  # compiled versions name their compiler
     assert default_storage.exists(version.workbook.name) and default_storage.exists(version.neuron.name)
     assert str(version.version_id) in version.workbook.name and str(version.version_id) in version.neuron.name
