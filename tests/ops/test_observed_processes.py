@@ -43,12 +43,14 @@ def requests_counted_by(metrics_dir: Path, name: str, view: str) -> float:
 
 
 @pytest.fixture
-def one_host(processes, tenant, tmp_path):
-    """gunicorn (2 sync workers) and an rqworker of the same host: one metrics directory, JSON logs."""
+def one_host(processes, private_redis, tenant, tmp_path):
+    """gunicorn (2 sync workers) and an rqworker of the same host: one metrics directory, JSON
+    logs, a Redis of their own (no other test's worker in its registry)."""
     for folder in ("pricing", "claims", "triage"):
         seed_catalog(tenant, 2, folder=folder)
     metrics_dir = tmp_path / "metrics"
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_FORMAT": "json", "METRICS_TOKEN": TOKEN}
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_FORMAT": "json", "METRICS_TOKEN": TOKEN,
+           "redis_url": private_redis.url}
     server = processes.server(workers=2, threads=1, **env)
     worker = processes.worker(**env)
     return server, worker, metrics_dir, processes
@@ -65,8 +67,8 @@ def test_metrics_need_the_token(one_host):
 
 def test_one_scrape_adds_up_both_gunicorn_workers(one_host):
     server, _, metrics_dir, _ = one_host
-    gunicorn_workers = {str(pid) for pid in child_pids(server.process.pid)}
-    assert len(gunicorn_workers) == 2
+    gunicorn_workers = {str(pid) for pid in wait_for(lambda: len(child_pids(server.process.pid)) == 2 and child_pids(server.process.pid),
+                                                     30, message="gunicorn's two workers")}
     sent = 0
 
     def both_answered() -> bool:
@@ -118,11 +120,11 @@ def test_a_job_is_counted_by_the_server_and_the_worker_and_logged_by_both(one_ho
         assert [line["job_status"] for line in worker_lines if line.get("event") == "job"] == ["in_progress", "closed"]
 
 
-def test_a_worker_on_another_host_serves_its_own_metrics(processes, tenant, tmp_path):
+def test_a_worker_on_another_host_serves_its_own_metrics(processes, private_redis, tenant, tmp_path):
     seed_catalog(tenant, 2)
     port = free_port()
-    server = processes.server(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "web-host"))
-    processes.worker(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "worker-host"), METRICS_PORT=str(port),
+    server = processes.server(redis_url=private_redis.url, PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "web-host"))
+    processes.worker(redis_url=private_redis.url, PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "worker-host"), METRICS_PORT=str(port),
                      METRICS_ADDR="127.0.0.1", METRICS_TOKEN=TOKEN)
     worker_url = f"http://127.0.0.1:{port}/metrics"
     assert httpx.get(worker_url, timeout=30).status_code == 401
