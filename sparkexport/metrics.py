@@ -32,7 +32,7 @@ if MULTIPROCESS:
     # A missing directory would fail every request at its first count: fail at start instead.
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     # Each process writes files named after this identifier: a work horse takes its worker's
-    # (sparkexport/worker.py), so a worker leaves two files behind, not two per job.
+    # (sparkexport/worker.py), so a worker leaves a fixed few files behind, not a few per job.
     values.ValueClass = values.MultiProcessValue(process_identifier=_process_identifier)
 # `*_created` series would be read as jobs of status "created"; multiprocess mode has none.
 disable_created_metrics()
