@@ -10,8 +10,9 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: install run worker test test-fast check bench clean
 
+# An existing environment (a worktree's .venv may be a link to a shared one) is reused.
 $(VENV)/.installed: requirements.txt requirements-test.txt
-	$(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@

@@ -15,27 +15,30 @@ from exports.imports.apply import import_job_run
 from exports.lifecycle import job_fail, job_start, job_time_out
 from exports.models import ExportJob, ImportJob
 from exports.packages.writer import EntryChanged, PackageTooLarge, PackagingStopped
+from sparkexport.logs import log_context
 from sparkexport.snapshots import flush_pending
 from sparkexport.storage import STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
 
 
-def _ends_with_tokens_flushed(run):
-    """A work horse ends with os._exit (no atexit): token replacements Redis refused during
-    the job get their last try before it does."""
+def _job_entry_point(run):
+    """Every line the job logs names it (its tenant and correlation id too, once `job_start`
+    has read them). A work horse ends with os._exit (no atexit): token replacements Redis
+    refused during the job get their last try before it does."""
 
     @functools.wraps(run)
-    def wrapped(*args, **kwargs):
-        try:
-            return run(*args, **kwargs)
-        finally:
-            flush_pending()
+    def wrapped(job_id, *args, **kwargs):
+        with log_context(job_id=str(job_id)):
+            try:
+                return run(job_id, *args, **kwargs)
+            finally:
+                flush_pending()
 
     return wrapped
 
 
-@_ends_with_tokens_flushed
+@_job_entry_point
 def run_export_job(job_id: str, on_entry=None) -> None:
     """Package one export job; the row always ends in a terminal state, with the reason."""
     job = job_start(ExportJob, job_id)
@@ -69,7 +72,7 @@ def run_export_job(job_id: str, on_entry=None) -> None:
         raise
 
 
-@_ends_with_tokens_flushed
+@_job_entry_point
 def run_import_job(job_id: str) -> None:
     """Apply one import job all or nothing; the row always ends in a terminal state."""
     job = job_start(ImportJob, job_id)

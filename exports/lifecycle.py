@@ -4,19 +4,20 @@ Every state change is a compare-and-set update of the row (`filter(status__in=..
 so a cancel racing the worker can never be overwritten by it; the row is the truth, never
 Redis. The job's kind, queue and limit are attributes of its model (exports/models.py), so
 nothing here asks which kind it has. RQ entry points are passed as callables (exports/jobs.py).
+Creation (`job_created`) and every status change are reported here, once for both kinds, to
+the job's log line and metrics (exports/observability.py).
 """
 import hashlib
 import json
-import logging
 
 from django.utils import timezone
 
 from exports.audit import audit_record
 from exports.models import ACTIVE_STATES, AuditAction, BackgroundJob, JobStatus
+from exports.observability import job_created_observe, job_moved_observe
 from sparkexport import queue
 from sparkexport.errors import Conflict, JobLimitReached, Unprocessable
-
-logger = logging.getLogger(__name__)
+from sparkexport.logs import log_context_bind
 
 # RQ's hard stop sits beyond the job's own deadline, which ends it `closed_by_timeout`.
 RQ_TIMEOUT_GRACE_SECONDS = 60
@@ -73,6 +74,13 @@ def job_limit_check(model, locked_tenant) -> None:
         )
 
 
+def job_created(job: BackgroundJob, *, caller) -> None:
+    """A service created `job` for `caller` and committed it: its audit record, its log line
+    and its count."""
+    audit_record(job=job, action=AuditAction.CREATED, caller=caller)
+    job_created_observe(job, tenant_slug=caller.tenant.slug, created_by=caller.label)
+
+
 def job_enqueue(job: BackgroundJob, run, on_failure) -> None:
     """Put a job on its kind's queue: `run(job_id)` and, when RQ fails it, `on_failure`.
     If Redis refuses, the job fails at once and the caller answers 503."""
@@ -83,6 +91,7 @@ def job_enqueue(job: BackgroundJob, run, on_failure) -> None:
             job_id=str(job.pk),
             timeout=job.tenant.job_timeout_seconds + RQ_TIMEOUT_GRACE_SECONDS,
             on_failure=on_failure,
+            log_fields={"job_id": str(job.pk), "tenant": job.tenant.slug, "correlation_id": job.correlation_id},
         )
     except queue.QueueUnavailable:
         job_fail(type(job), job.pk, "SERVICE_UNAVAILABLE", "The job queue was unreachable.")
@@ -93,17 +102,24 @@ def job_enqueue(job: BackgroundJob, run, on_failure) -> None:
 
 
 def job_transition(model, job_id, from_states, **changes) -> bool:
-    """Move a job to new values only if it is still in one of `from_states`."""
-    return bool(
+    """Move a job to new values only if it is still in one of `from_states`; a new status is
+    logged and counted once it commits."""
+    moved = bool(
         model.objects.filter(pk=job_id, status__in=from_states).update(updated_at=timezone.now(), **changes)
     )
+    if moved and "status" in changes:
+        job_moved_observe(model, job_id, changes)
+    return moved
 
 
 def job_start(model, job_id):
-    """created → in_progress; None if the job is gone or no longer waiting (e.g. cancelled)."""
+    """created → in_progress; None if the job is gone or no longer waiting (e.g. cancelled).
+    The lines the job's run logs from now on name its tenant and correlation id."""
     if not job_transition(model, job_id, [JobStatus.CREATED], status=JobStatus.IN_PROGRESS, started_at=timezone.now()):
         return None
-    return model.objects.select_related("tenant").get(pk=job_id)
+    job = model.objects.select_related("tenant").get(pk=job_id)
+    log_context_bind(tenant=job.tenant.slug, correlation_id=job.correlation_id)
+    return job
 
 
 def job_close(model, job_id, **results) -> bool:
@@ -115,7 +131,6 @@ def job_close(model, job_id, **results) -> bool:
 
 def job_fail(model, job_id, code: str, message: str) -> bool:
     """An active job → failed, with the reason in `errors`."""
-    logger.warning("%s %s failed: %s %s", model.kind, job_id, code, message)
     return job_transition(
         model, job_id, ACTIVE_STATES, status=JobStatus.FAILED, finished_at=timezone.now(),
         errors=[{"code": code, "message": message}],
@@ -147,6 +162,6 @@ def job_cancel(job: BackgroundJob, *, caller):
             details={"status": job.status},
         )
     job.refresh_from_db()
+    log_context_bind(job_id=str(job.pk), correlation_id=job.correlation_id)
     audit_record(job=job, action=AuditAction.CANCELLED, caller=caller)
-    logger.info("%s %s cancelled", model.kind, job.pk)
     return job

@@ -3,22 +3,21 @@
 The states a job then goes through are the lifecycle's (exports/lifecycle.py), shared with
 imports; the worker's side is exports/jobs.py and exports/building.py.
 """
-import logging
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exports.audit import audit_record
 from exports.jobs import on_export_job_failure, run_export_job
-from exports.lifecycle import creator_fields, idempotent_job, job_enqueue, job_limit_check, request_fingerprint
+from exports.lifecycle import (
+    creator_fields, idempotent_job, job_created, job_enqueue, job_limit_check, request_fingerprint,
+)
 from exports.models import AuditAction, ExportJob, ExportJobVersion, FileFilter, JobStatus, VersionFilter
 from exports.packages.reuse import reusable_package
 from exports.selection import Selection, export_selection
 from sparkexport import queue
 from sparkexport.errors import Unprocessable
 from tenants.models import MB, Tenant
-
-logger = logging.getLogger(__name__)
 
 
 def _check_size(tenant: Tenant, size: int) -> None:
@@ -92,8 +91,7 @@ def export_job_create(
         raise
     if not created:
         return job
-    audit_record(job=job, action=AuditAction.CREATED, caller=caller)
-    logger.info("export %s created by %s in %s: %d versions", job.pk, caller.label, caller.tenant, len(selection.version_pks))
+    job_created(job, caller=caller)
     return job
 
 

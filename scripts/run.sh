@@ -42,6 +42,7 @@ sparkexport is starting at $base  (tenant: $TENANT)
                    client_secret=$client_secret
                    token URL: $base/auth/realms/$TENANT/protocol/openid-connect/token
   Admin:           $base/admin/  user 'supervisor', password '$password'
+  Metrics, probes: $base/metrics  $base/health  $base/ready
 These credentials are new on every start; the previous ones were revoked. For the README's
 walk-through, in another terminal:
   export API_KEY='$api_key' CLIENT_ID='$client_id' CLIENT_SECRET='$client_secret'
@@ -50,12 +51,18 @@ MSG
 
 if [ -n "${REDIS_URL:-}" ]; then
   manage collectstatic --no-input -v 0
+  # The server's and the worker's metrics, added up by /metrics (docs/observability.md);
+  # emptied here, while none of them runs.
+  export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$PWD/data/metrics}
+  mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+  find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
   "$PY" manage.py rqworker exports imports &
   worker=$!
   "$PY" manage.py rqcron exports.cron &
   cron=$!
   trap 'kill $worker $cron 2>/dev/null' EXIT
-  exec_server=("$PY" -m gunicorn sparkexport.wsgi --bind "127.0.0.1:$PORT" --workers 2 --access-logfile -)
+  # gunicorn.conf.py is read from here; the request lines replace an access log.
+  exec_server=("$PY" -m gunicorn sparkexport.wsgi --bind "127.0.0.1:$PORT" --workers 2)
 else
   exec_server=("$PY" manage.py runserver "127.0.0.1:$PORT" --noreload)
 fi

@@ -24,11 +24,12 @@ class QueueUnavailable(Exception):
 
 
 def enqueue(queue_name: str, func: Callable[[str], None], *, job_id: str, timeout: int,
-            on_failure: Callable | None = None) -> None:
+            on_failure: Callable | None = None, log_fields: dict | None = None) -> None:
     """Queue `func(job_id)` as RQ job `job_id` (a module-level function: RQ stores its path).
 
     `on_failure` runs when RQ itself fails the job: its work horse was killed, or its worker
-    died and RQ's sweep found it abandoned.
+    died and RQ's sweep found it abandoned. The worker's lines about the job carry
+    `log_fields` (sparkexport/worker.py).
     """
     for callable_ in (func, on_failure):
         if callable_ is not None and "<" in callable_.__qualname__:
@@ -45,10 +46,16 @@ def enqueue(queue_name: str, func: Callable[[str], None], *, job_id: str, timeou
             result_ttl=3600,
             failure_ttl=7 * 24 * 3600,
             on_failure=Callback(on_failure) if on_failure else None,
+            meta={"log_fields": log_fields or {}},
         )
     except RedisError as exc:
         logger.error("queue %s unreachable for job %s: %s", queue_name, job_id, exc)
         raise QueueUnavailable(str(exc)) from exc
+
+
+def queue_depth(queue_name: str) -> int:
+    """How many jobs wait on a queue; raises RedisError when Redis does not answer."""
+    return django_rq.get_queue(queue_name).count
 
 
 def unavailable_error() -> ServiceUnavailable:

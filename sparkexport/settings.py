@@ -68,6 +68,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it times everything after it and answers the probes before host checks.
+    "sparkexport.request_logs.RequestObservationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -177,7 +179,10 @@ RQ_QUEUES = {
     "exports": {"URL": _redis_url, "DEFAULT_TIMEOUT": 3600},
     "imports": {"URL": _redis_url, "DEFAULT_TIMEOUT": 3600},
 }
-RQ = {"COMMIT_MODE": "auto"}  # services enqueue through transaction.on_commit themselves
+RQ = {
+    "COMMIT_MODE": "auto",  # services enqueue through transaction.on_commit themselves
+    "WORKER_CLASS": "sparkexport.worker.ObservedWorker",  # job ids in RQ's lines, metrics of horses
+}
 
 # Rate-limit counters must be shared by every server process: Redis when there is one.
 CACHES = {
@@ -272,12 +277,33 @@ SNAPSHOT_MAX_AGE = float(os.environ.get("SNAPSHOT_MAX_AGE", "60"))
 
 LOGIN_URL = "admin:login"
 
+# --- Logs and metrics (docs/observability.md) -------------------------------------------
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT is {LOG_FORMAT!r}: use text (the default) or json.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "text": {"()": "sparkexport.logs.TextFormatter"},
+        "json": {"()": "sparkexport.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        # runserver's access lines repeat the request lines, with the query string (a download
+        # link's token): the request lines replace them.
+        "django.server": {"level": "CRITICAL"},
+        # Its 4xx warnings repeat the request lines too, logged after the request's context.
+        "django.request": {"level": "ERROR"},
+    },
 }
 
+# /metrics is open without a token; with one it wants `Authorization: Bearer <token>`.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# A worker with METRICS_PORT serves its own /metrics (for a host without a web server).
+METRICS_PORT = int(os.environ.get("METRICS_PORT", "0") or 0)
+METRICS_ADDR = os.environ.get("METRICS_ADDR", "0.0.0.0")
+# Read at each scrape: the installation's gauges, from the database and Redis.
+METRICS_COLLECTORS = ["exports.observability.JobLoadCollector"]

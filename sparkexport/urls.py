@@ -1,24 +1,23 @@
-"""Top-level routes: tenant APIs, the OAuth token endpoint, the schema, admin and health.
+"""Top-level routes: tenant APIs, the OAuth token endpoint, the schema, admin, the probes.
 
 The apps' routes are included by name, so this project module imports none of them.
 """
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from sparkexport.api.docs import OfflineRedocView
 from sparkexport.api.errors import json_not_found
-
-
-def health(request):
-    return JsonResponse({"status": "UP"})
-
+from sparkexport.health import health, ready
+from sparkexport.metrics import metrics_view
 
 urlpatterns = [
     # First: status polls are most of the traffic, and every pattern tried before costs time.
     path("<slug:tenant>/api/v4/", include("exports.api.urls")),
+    # The request middleware answers these three before host checks; here for reverse().
     path("health", health, name="health"),
+    path("ready", ready, name="ready"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

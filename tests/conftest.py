@@ -1,3 +1,9 @@
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
 import django_rq
 from django.core.cache import cache
 import pytest
@@ -6,7 +12,64 @@ from rest_framework.test import APIClient
 from sparkexport import snapshots
 from sparkexport.snapshots import tokens
 
-from tests.factories import TenantFactory, make_api_key
+from tests import log_secrets
+
+# Before the test modules import the services, so that every secret they make is recorded.
+log_secrets.collect_secrets()
+
+from tests.factories import TenantFactory, make_api_key  # noqa: E402
+
+
+# --- no secret in any log (tests/log_secrets.py) ------------------------------------------
+
+LOG_CAPTURE = pytest.StashKey[logging.Handler]()
+LOG_CAPTURE_DIR = pytest.StashKey[Path]()
+PROCESSES_OUTPUT = pytest.StashKey[Path]()
+
+
+def pytest_configure(config):
+    config.stash[LOG_CAPTURE_DIR] = Path(tempfile.mkdtemp(prefix="sparkexport-test-logs-"))
+    config.stash[LOG_CAPTURE] = log_secrets.capture_handler(config.stash[LOG_CAPTURE_DIR] / "all-records.jsonl")
+    logging.getLogger().addHandler(config.stash[LOG_CAPTURE])
+
+
+@pytest.fixture(autouse=True)
+def _logs_captured(request):
+    """Whatever a test did to the logging configuration, the capture goes on."""
+    root = logging.getLogger()
+    if request.config.stash[LOG_CAPTURE] not in root.handlers:
+        root.addHandler(request.config.stash[LOG_CAPTURE])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _processes_output(request, tmp_path_factory):
+    """Where the output of the processes the tests start lands (their `*.log` files)."""
+    request.config.stash[PROCESSES_OUTPUT] = tmp_path_factory.getbasetemp()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if a secret the tests made is in a log record or a process's output."""
+    stash = session.config.stash
+    if LOG_CAPTURE not in stash:
+        return
+    logging.getLogger().removeHandler(stash[LOG_CAPTURE])
+    stash[LOG_CAPTURE].close()
+    outputs = sorted(stash[PROCESSES_OUTPUT].rglob("*.log")) if PROCESSES_OUTPUT in stash else []
+    files = [path for path in [stash[LOG_CAPTURE_DIR] / "all-records.jsonl", *outputs] if path.is_file()]
+    found = log_secrets.leaks(log_secrets.SECRETS.kinds, files)
+    searched = (f"secrets in logs: {len(log_secrets.SECRETS.kinds)} secrets searched for in {len(files)} files "
+                f"({sum(path.stat().st_size for path in files) / 2**20:.1f} MiB)")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter is not None else (lambda line: print(line, file=sys.stderr))
+    if not found:
+        shutil.rmtree(stash[LOG_CAPTURE_DIR], ignore_errors=True)
+        write(f"\n{searched}: none found")
+        return
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    write(f"\n{searched}: {len(found)} found, the run fails")
+    for line in found[:50]:
+        write(line)
+    write(f"(all log records of this run: {stash[LOG_CAPTURE_DIR]})")
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,6 @@
 """Import job services: check an upload and plan it, then queue the import (or answer a dry
 run); re-run one. The worker applies it (exports/imports/apply.py); its states are the
 lifecycle's (exports/lifecycle.py)."""
-import logging
 import os
 
 from django.core.files import File
@@ -12,15 +11,15 @@ from exports.audit import audit_record
 from exports.imports.plan import PlannedService, import_plan_build, plan_outputs
 from exports.imports.upload import upload_read, upload_size_check
 from exports.jobs import on_import_job_failure, run_import_job
-from exports.lifecycle import creator_fields, idempotent_job, job_enqueue, job_limit_check, request_fingerprint
+from exports.lifecycle import (
+    creator_fields, idempotent_job, job_created, job_enqueue, job_limit_check, request_fingerprint,
+)
 from exports.models import AuditAction, ImportJob, JobStatus, package_storage
 from exports.packages.reader import Package
 from sparkexport import queue
 from sparkexport.errors import Conflict
 from sparkexport.storage import file_sha256, local_path, uploaded_file_path
 from tenants.models import Tenant
-
-logger = logging.getLogger(__name__)
 
 
 def import_job_create(
@@ -68,7 +67,7 @@ def import_job_create(
                 return earlier
             raise
     if created:
-        audit_record(job=job, action=AuditAction.CREATED, caller=caller)
+        job_created(job, caller=caller)
     return job
 
 
@@ -114,7 +113,6 @@ def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> tuple[I
             storage.delete(stored_name)
         raise
     job.refresh_from_db()
-    logger.info("import %s created by %s in %s", job.pk, job.created_by, tenant)
     return job, True
 
 

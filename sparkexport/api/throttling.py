@@ -12,6 +12,8 @@ from rest_framework.exceptions import Throttled
 from redis.exceptions import RedisError
 from rest_framework.throttling import SimpleRateThrottle
 
+from sparkexport.metrics import auth_failure_count
+
 logger = logging.getLogger(__name__)
 
 
@@ -51,8 +53,10 @@ class AuthFailureLimiter:
     def _key(self, request) -> str:
         return f"throttle_{self.scope}_{request.META.get('REMOTE_ADDR', 'unknown')}"
 
-    def record_failure(self, request) -> None:
-        """Count one failure; raise Throttled once the address is over its limit."""
+    def record_failure(self, request, scheme: str) -> None:
+        """Count one failure of `scheme` (in the metrics too); raise Throttled once the address
+        is over its limit."""
+        auth_failure_count(scheme)
         key = self._key(request)
         try:
             cache.add(key, 0, timeout=self.period)

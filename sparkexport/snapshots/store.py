@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from sparkexport.metrics import snapshot_lookup_count
+
 # Whatever Redis says, a credential is re-read from the database at least this often: no
 # process accepts a revoked or narrowed key more than this long after the change commits.
 CREDENTIAL_MAX_AGE = 5.0
@@ -44,14 +46,14 @@ class SnapshotStore:
         """The value stored under `key` with exactly these tokens and not yet too old, or None."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry.tokens != tokens or time.monotonic() >= entry.expires_at:
+            if entry is not None and (entry.tokens != tokens or time.monotonic() >= entry.expires_at):
                 self._remove(key)
-                return None
-            self._entries.move_to_end(key)
-            self._by_owner[entry.owner].move_to_end(key)
-            return entry.value
+                entry = None
+            if entry is not None:
+                self._entries.move_to_end(key)
+                self._by_owner[entry.owner].move_to_end(key)
+        snapshot_lookup_count(key, hit=entry is not None)
+        return None if entry is None else entry.value
 
     def put(self, key, tokens: tuple, value, *, born: float, max_age: float | None = None,
             weight: int = 1, owner: str = "") -> None:

@@ -28,7 +28,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         api_key = _api_key(request, key)
         if api_key is None:
-            AuthFailureLimiter().record_failure(request)
+            AuthFailureLimiter().record_failure(request, "api_key")
             raise AuthenticationFailed(
                 "The API key in x-synthetic-key is unknown or revoked. "
                 "Ask your tenant's operator for a key (manage.py apikey_create)."
@@ -77,7 +77,7 @@ class BearerTokenAuthentication(OAuth2Authentication):
             return None
         result = super().authenticate(request)
         if result is None:
-            AuthFailureLimiter().record_failure(request)
+            AuthFailureLimiter().record_failure(request, "bearer_token")
             refusal = getattr(request, "oauth2_error", {}).get("error_description", "")
             raise AuthenticationFailed(
                 (f"{refusal} " if refusal else "The bearer token is unknown or expired. ")

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests import log_secrets
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,7 +25,7 @@ def process_env() -> dict:
 
 
 def manage(*args, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=process_env(),
@@ -31,6 +33,8 @@ def manage(*args, timeout=120) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
     )
+    log_secrets.SECRETS.add_printed(result.stdout)  # a key made by `apikey_create --json`, ...
+    return result
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import os
 import time
 import tracemalloc
 import zipfile
+import zlib
 from datetime import timedelta
 
 import django_rq
@@ -191,6 +192,7 @@ def test_a_20_mb_package_downloads_in_chunks_without_loading_the_object(s3, api,
     neuron = os.urandom(20 * MB)
     version.neuron.save("neuron.zip", ContentFile(neuron), save=False)
     version.neuron_size, version.neuron_sha256 = len(neuron), hashlib.sha256(neuron).hexdigest()
+    version.neuron_crc32 = zlib.crc32(neuron)
     version.save()
     del neuron
 

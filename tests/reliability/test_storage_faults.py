@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import django_rq
@@ -47,7 +48,7 @@ def big_version(tenant, size: int, folder="big"):
     data = os.urandom(size)
     version.neuron.save("neuron.zip", ContentFile(data), save=False)
     version.neuron_size = len(data)
-    version.neuron_sha256 = hashlib.sha256(data).hexdigest()
+    version.neuron_sha256, version.neuron_crc32 = hashlib.sha256(data).hexdigest(), zlib.crc32(data)
     version.save()
     return version
 
