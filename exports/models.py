@@ -217,6 +217,10 @@ class ImportJob(BackgroundJob):
         max_length=16, choices=ServicesExisting.choices, default=ServicesExisting.ABORT
     )
     dry_run = models.BooleanField(default=False)
+    # Import although an Xcall of an imported version reaches nothing (warnings, not an error).
+    allow_missing_dependencies = models.BooleanField(default=False)
+    # Leave out package versions whose files equal a version of the destination service.
+    skip_unchanged = models.BooleanField(default=False)
     upload = models.FileField(storage=package_storage, max_length=300, blank=True)
     upload_size = models.PositiveBigIntegerField(default=0)
     upload_sha256 = models.CharField(max_length=64, blank=True)

@@ -236,7 +236,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "exports.models.JobStatus",
         "CancelStatusEnum": ["cancelled"],
-        "ImportItemStatusEnum": ["added", "replaced", "skipped"],
+        "ImportItemStatusEnum": "exports.imports.plan.ItemStatus",
     },
 }
 

@@ -206,6 +206,13 @@ class ServiceVersion(models.Model):
     # When its workbook's Xcalls were read (tenants/xcalls.py); None for a version added before
     # they were recorded: `manage.py catalog_dependencies --apply` reads them.
     xcalls_scanned_at = models.DateTimeField(null=True, blank=True)
+    # Lineage of a version an import wrote (exports/imports/lineage.py); empty for one added
+    # here. The job is named by its id alone: the catalog sits below the import jobs.
+    imported_by_job = models.UUIDField(null=True, blank=True)
+    imported_from_tenant = models.CharField(max_length=100, blank=True)
+    imported_from_installation = models.CharField(max_length=200, blank=True)
+    imported_from_version_id = models.UUIDField(null=True, blank=True)
+    imported_package_sha256 = models.CharField(max_length=64, blank=True)
 
     objects = SnapshotQuerySet.as_manager()
 
@@ -222,6 +229,10 @@ class ServiceVersion(models.Model):
     @property
     def is_compiled(self) -> bool:
         return bool(self.neuron)
+
+    @property
+    def is_imported(self) -> bool:
+        return self.imported_by_job is not None
 
     @property
     def semver(self) -> tuple[int, int, int]:

@@ -51,7 +51,13 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
                                "`details.job_id` is that request's job."),
     "INVALID_IMPORT_ZIP": (422, "The upload is not an importable package: not a ZIP, truncated, unsafe paths, "
                            "a zip bomb, a missing or invalid manifest, a file whose SHA-256 differs from the "
-                           "manifest, or an `onpremises` package. The message names the problem."),
+                           "manifest, a workbook that is not an Excel workbook, or an `onpremises` package. The "
+                           "message names the problem."),
+    "MISSING_DEPENDENCY": (422, "Import: an XCALL of a version the import would deploy reaches no service in the "
+                           "tenant, counting the versions the import adds (and not those a `replace` removes). "
+                           "`details.missing_dependencies` lists each (`service_uri_destination`, "
+                           "`service_uri_source`, `xcall`, `cell`). Import the dependency first, include it in the "
+                           "package, or send `allow_missing_dependencies: true`."),
     "JOB_LIMIT_REACHED": (429, "The tenant already runs its limit of jobs of this kind; retry after "
                           "`Retry-After` seconds."),
     "RATE_LIMITED": (429, "Too many failed authentications from this address (`AUTH_FAILURE_RATE`) or, on a "
@@ -81,12 +87,16 @@ JOB_ERROR_CODES: dict[str, str] = {
 }
 IMPORT_JOB_ERRORS = (
     "An import whose plan no longer holds when the worker applies it (the catalog changed since the "
-    "upload) fails with the code that POST import would have answered, e.g. SERVICE_EXISTS or "
-    "FOLDER_NOT_FOUND. Nothing is imported."
+    "upload) fails with the code that POST import would have answered, e.g. SERVICE_EXISTS, "
+    "FOLDER_NOT_FOUND or MISSING_DEPENDENCY. Nothing is imported."
 )
 # The codes of `warnings[]` in an import status document.
 WARNING_CODES: dict[str, str] = {
     "SERVICE_NOT_SELECTED": "A service of the package is not in `services_modify`, so it was not imported.",
+    "MISSING_DEPENDENCY": "With `allow_missing_dependencies`: an XCALL of an imported version reaches no service "
+                          "in the tenant; the call fails until that service is imported.",
+    "DYNAMIC_DEPENDENCY": "An imported version calls a service named by an expression (not a literal), known only "
+                          "when the workbook calculates, so it could not be checked.",
 }
 
 _ANSWERED_BY_EVERY_OPERATION = ("UNAUTHORIZED", "FORBIDDEN", "RATE_LIMITED", "SERVICE_UNAVAILABLE")
@@ -109,7 +119,7 @@ OPERATION_ERRORS: dict[str, tuple[str, ...]] = {
     ),
     "import_create": (
         *_ANSWERED_BY_EVERY_OPERATION, *_JSON, "INVALID_REQUEST", "INVALID_SERVICE_URI", "FOLDER_NOT_FOUND",
-        "SERVICE_NOT_FOUND", "SERVICE_EXISTS", "EXCEEDED_FILE_SIZE", "INVALID_IMPORT_ZIP",
+        "SERVICE_NOT_FOUND", "SERVICE_EXISTS", "EXCEEDED_FILE_SIZE", "INVALID_IMPORT_ZIP", "MISSING_DEPENDENCY",
         "IDEMPOTENCY_KEY_REUSED", "JOB_LIMIT_REACHED",
     ),
     "import_status": (*_ANSWERED_BY_EVERY_OPERATION, *_JSON, "JOB_NOT_FOUND"),
@@ -151,7 +161,7 @@ def job_errors_description(kind: str) -> str:
 
 
 def warnings_description() -> str:
-    return "What an import left out, though it succeeded:\n" + _code_list(WARNING_CODES)
+    return "What an import left out or could not check, though it succeeded:\n" + _code_list(WARNING_CODES)
 
 
 def operation_error_codes(operation_id: str) -> dict[int, list[str]]:

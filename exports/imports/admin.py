@@ -59,7 +59,10 @@ class ImportJobAdmin(JobActions, JobColumns, TenantScopedAdmin):
     )
     fieldsets = (
         JOB_IDENTITY,
-        ("Request", {"fields": ("requested", "if_present", "dry_run", "upload_kept", "upload_size_display")}),
+        ("Request", {"fields": (
+            "requested", "if_present", "skip_unchanged", "allow_missing_dependencies", "dry_run", "upload_kept",
+            "upload_size_display",
+        )}),
         ("Services", {"fields": ("services_display",)}),
         ("Versions", {"fields": ("versions_display",)}),
         ("Errors and warnings", {"fields": ("errors_display", "warnings_display")}),

@@ -2,19 +2,22 @@
 in one transaction, all or nothing."""
 import logging
 import os
+from dataclasses import dataclass
 
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
-from exports.imports.plan import ItemStatus, PlannedService, import_plan_build, plan_outputs
+from exports.imports.checks import CheckedImport, import_check, plan_options_of
+from exports.imports.plan import ItemStatus, PlannedService, PlannedVersion
 from exports.imports.upload import upload_read
 from exports.lifecycle import job_close, job_fail
 from exports.models import ImportJob, package_storage
 from exports.packages.reader import open_member
 from sparkexport.errors import ApplicationError
 from sparkexport.storage import local_path
+from tenants.catalog_xcalls import version_xcalls_record
 from tenants.models import Service, ServiceVersion
 from tenants.naming import parse_semver
 
@@ -37,47 +40,67 @@ def import_job_apply(job: ImportJob) -> dict:
         package = upload_read(path, job.tenant)
         try:
             with transaction.atomic():
-                plan = import_plan_build(
-                    tenant=job.tenant,
-                    package=package,
-                    services_modify=job.services_modify,
-                    services_existing=job.services_existing,
+                checked = import_check(
+                    tenant=job.tenant, package=package, package_path=path, package_sha256=job.upload_sha256,
+                    **plan_options_of(job),
                 )
+                writing = _Writing(job, checked, path, saved)
                 replaced_files = []
-                for item in plan:
-                    replaced_files += _apply(item, path, saved, author=job.created_by)
+                for item in checked.plan:
+                    replaced_files += writing.service(item)
                 # Closing the job in the same transaction serialises it with a cancel: a
                 # cancel that came first makes this update match nothing, and all is undone.
-                if not job_close(ImportJob, job.pk, outputs=plan_outputs(plan)):
+                if not job_close(ImportJob, job.pk, outputs=checked.outputs, warnings=checked.warnings):
                     raise ImportCancelled(job.pk)
                 transaction.on_commit(lambda: [default_storage.delete(name) for name in replaced_files])
         except BaseException:
             for name in saved:
                 default_storage.delete(name)
             raise
-    return plan_outputs(plan)
+    return checked.outputs
 
 
-def _apply(item: PlannedService, package_path: str, saved: list[str], author: str) -> list[str]:
-    """Write one planned service; answers the stored files of the versions it replaced."""
-    if item.status == ItemStatus.SKIPPED:
-        return []
-    service = item.existing or Service.objects.create(folder=item.folder, name=item.name, service_id=item.service_id)
-    replaced = []
-    if item.status == ItemStatus.REPLACED:
-        for old in service.versions.all():
-            replaced += [name for name in (old.workbook.name, old.neuron.name) if name]
-        service.versions.all().delete()
-    for planned in item.versions:
-        _add_version(service, planned, package_path, saved, author)
-    return replaced
+@dataclass
+class _Writing:
+    """One job's writes: the checked import, the package's path, the files stored so far."""
+
+    job: ImportJob
+    checked: CheckedImport
+    package_path: str
+    saved: list[str]
+
+    def service(self, item: PlannedService) -> list[str]:
+        """Write one planned service; answers the stored files of the versions it replaced."""
+        if item.status in (ItemStatus.SKIPPED, ItemStatus.UNCHANGED):
+            return []
+        service = item.existing or Service.objects.create(folder=item.folder, name=item.name, service_id=item.service_id)
+        replaced = []
+        if item.status == ItemStatus.REPLACED:
+            kept = [planned.version_id for planned in item.versions if planned.status == ItemStatus.UNCHANGED]
+            old_versions = service.versions.exclude(version_id__in=kept)
+            for old in old_versions:
+                replaced += [name for name in (old.workbook.name, old.neuron.name) if name]
+            old_versions.delete()
+        for planned in item.versions:
+            if planned.written:
+                self.version(service, planned)
+        return replaced
+
+    def version(self, service: Service, planned: PlannedVersion) -> None:
+        """Its row, its files, its lineage and its Xcalls."""
+        lineage = self.checked.lineage.version_fields(job_id=self.job.pk, source_version_id=planned.source.version_id)
+        version = _new_version(service, planned, self.job.created_by, lineage)
+        _store_files(version, planned, self.package_path, self.saved)
+        version.save()
+        version_xcalls_record(version, self.checked.calls[planned.source.workbook.path])
 
 
-def _add_version(service: Service, planned, package_path: str, saved: list[str], author: str) -> None:
+def _new_version(service: Service, planned: PlannedVersion, author: str, lineage: dict) -> ServiceVersion:
+    """The row (unsaved) of a version the import writes, from its version.json."""
     source = planned.source
     metadata = source.metadata
     major, minor, patch = parse_semver(planned.version)
-    version = ServiceVersion(
+    return ServiceVersion(
         service=service,
         version=planned.version,
         major=major,
@@ -95,7 +118,12 @@ def _add_version(service: Service, planned, package_path: str, saved: list[str],
         workbook_sha256=source.workbook.sha256,
         neuron_size=source.neuron.size,
         neuron_sha256=source.neuron.sha256,
+        **lineage,
     )
+
+
+def _store_files(version: ServiceVersion, planned: PlannedVersion, package_path: str, saved: list[str]) -> None:
+    source = planned.source
     for field, member, name in (
         (version.workbook, source.workbook, version.workbook_name),
         (version.neuron, source.neuron, "neuron.zip"),
@@ -103,7 +131,6 @@ def _add_version(service: Service, planned, package_path: str, saved: list[str],
         with open_member(package_path, member) as stream:
             field.save(name, File(stream, name=name), save=False)
         saved.append(field.name)
-    version.save()
 
 
 def import_job_run(job: ImportJob) -> None:

@@ -6,6 +6,7 @@ a dry run) and again by the worker inside its transaction, against the catalog a
 import uuid
 from dataclasses import dataclass, field
 
+from django.db import models
 from django.db.models import Q
 
 from exports.models import ServicesExisting, UpdateVersionType
@@ -16,10 +17,16 @@ from tenants.models import Folder, Service, ServiceVersion, Tenant
 from tenants.naming import parse_semver
 
 
-class ItemStatus:
+class ItemStatus(models.TextChoices):
+    """What an import does with a service or version (the status rows' `status`)."""
+
     ADDED = "added"
     REPLACED = "replaced"
     SKIPPED = "skipped"
+    UNCHANGED = "unchanged"  # skip_unchanged: its files equal an existing version, named instead
+
+
+WRITTEN = (ItemStatus.ADDED, ItemStatus.REPLACED)
 
 
 @dataclass
@@ -28,6 +35,11 @@ class PlannedVersion:
     version: str
     version_id: uuid.UUID
     status: str
+
+    @property
+    def written(self) -> bool:
+        """Whether the import writes this version (else it is skipped, or an existing one stands for it)."""
+        return self.status in WRITTEN
 
 
 @dataclass
@@ -143,30 +155,71 @@ def _existing_services(tenant: Tenant, mappings: list[Mapping]) -> dict[tuple[st
 
 
 def import_plan_build(
-    *, tenant: Tenant, package: Package, services_modify: list[dict], services_existing: str
+    *,
+    tenant: Tenant,
+    package: Package,
+    services_modify: list[dict],
+    services_existing: str,
+    skip_unchanged: bool = False,
 ) -> list[PlannedService]:
     """Where every selected package service goes; refuses what cannot be imported."""
     mappings = parse_mappings(services_modify)
     sources = {id(m): _package_versions(package, m.source) for m in mappings}
     folders = _destination_folders(tenant, mappings)
     existing = _existing_services(tenant, mappings)
+    unchanged = {
+        id(m): _unchanged(sources[id(m)], existing.get(m.destination_key), services_existing) if skip_unchanged else {}
+        for m in mappings
+    }
     if services_existing == ServicesExisting.ABORT:
-        _refuse_existing(tenant, mappings, existing)
-    replaced = [existing[m.destination_key] for m in mappings if m.destination_key in existing]
-    ids = _FreeIds.of(sources.values(), replaced if services_existing == ServicesExisting.REPLACE else [])
+        _refuse_existing(tenant, mappings, existing, sources, unchanged)
+    freed = _freed_by_replace(mappings, existing, unchanged) if services_existing == ServicesExisting.REPLACE else set()
+    ids = _FreeIds.of(sources.values(), freed)
     return [
-        _planned_service(m, sources[id(m)], existing.get(m.destination_key), folders, ids, services_existing)
+        _planned_service(m, sources[id(m)], existing.get(m.destination_key), folders, ids, services_existing, unchanged[id(m)])
         for m in mappings
     ]
 
 
-def _refuse_existing(tenant: Tenant, mappings: list[Mapping], existing: dict) -> None:
-    clashes = sorted(m.destination.uri for m in mappings if m.destination_key in existing)
+def _unchanged(versions: list[PackageVersion], service: Service | None, services_existing: str) -> dict[str, ServiceVersion]:
+    """skip_unchanged: the existing version each package version (by workbook path) equals in
+    files (workbook and Neuron SHA-256), the highest if several do. A replace also wants the same
+    version number, since the service then holds the package's versions as numbered there."""
+    if service is None or services_existing == ServicesExisting.SKIP:
+        return {}
+    by_number = services_existing == ServicesExisting.REPLACE
+    existing = {}
+    for version in sorted(service.versions.all(), key=lambda v: v.semver):
+        existing[(version.workbook_sha256, version.neuron_sha256, version.version if by_number else None)] = version
+    matches = {}
+    for v in versions:
+        match = existing.get((v.workbook.sha256, v.neuron.sha256, v.version if by_number else None))
+        if match is not None:
+            matches[v.workbook.path] = match
+    return matches
+
+
+def _freed_by_replace(mappings: list[Mapping], existing: dict, unchanged: dict) -> set[uuid.UUID]:
+    """The ids of the versions a replace deletes: all of the replaced services' but those kept as unchanged."""
+    kept = {match.version_id for matches in unchanged.values() for match in matches.values()}
+    replaced = [existing[m.destination_key] for m in mappings if m.destination_key in existing]
+    return {v.version_id for service in replaced for v in service.versions.all()} - kept
+
+
+def _refuse_existing(tenant: Tenant, mappings: list[Mapping], existing: dict, sources: dict, unchanged: dict) -> None:
+    # A service whose package versions are all unchanged (skip_unchanged) is left as it is.
+    clashes = sorted(
+        m.destination.uri
+        for m in mappings
+        if m.destination_key in existing and len(unchanged[id(m)]) < len(sources[id(m)])
+    )
     if clashes:
         raise Conflict(
             f"Service {clashes[0]} already exists in tenant '{tenant.slug}', and "
             "services_existing is 'abort'. Choose 'replace', 'add_version' or 'skip', or "
-            "import into another service_uri_destination.",
+            "import into another service_uri_destination."
+            + (" With skip_unchanged, an existing service is left as it is only when every package "
+               "version of it equals one of its versions." if any(unchanged.values()) else ""),
             code="SERVICE_EXISTS",
             details={"services": clashes},
         )
@@ -180,13 +233,12 @@ class _FreeIds:
     taken_service_ids: set
 
     @classmethod
-    def of(cls, sources, replaced_services) -> "_FreeIds":
-        # Versions that a replace deletes free their ids for the package's versions.
-        replaced = {v.version_id for service in replaced_services for v in service.versions.all()}
+    def of(cls, sources, freed_version_ids: set) -> "_FreeIds":
+        """`freed_version_ids`: of the versions a replace deletes, free for the package's versions."""
         wanted = {uuid.UUID(v.version_id) for versions in sources for v in versions}
         wanted_services = {uuid.UUID(versions[0].service_id) for versions in sources}
         return cls(
-            set(ServiceVersion.objects.filter(version_id__in=wanted).values_list("version_id", flat=True)) - replaced,
+            set(ServiceVersion.objects.filter(version_id__in=wanted).values_list("version_id", flat=True)) - freed_version_ids,
             set(Service.objects.filter(service_id__in=wanted_services).values_list("service_id", flat=True)),
         )
 
@@ -205,7 +257,7 @@ class _FreeIds:
         return self._keep(value, self.taken_service_ids)
 
 
-def _planned_service(m: Mapping, versions, service, folders, ids: _FreeIds, services_existing: str) -> PlannedService:
+def _planned_service(m: Mapping, versions, service, folders, ids: _FreeIds, services_existing: str, unchanged: dict) -> PlannedService:
     item = PlannedService(
         source_folder=m.source.folder,
         source_service=m.source.service,
@@ -219,16 +271,31 @@ def _planned_service(m: Mapping, versions, service, folders, ids: _FreeIds, serv
     if service is not None and services_existing == ServicesExisting.SKIP:
         item.status = ItemStatus.SKIPPED
         item.versions = [PlannedVersion(v, v.version, uuid.UUID(v.version_id), ItemStatus.SKIPPED) for v in versions]
-    elif service is not None and services_existing == ServicesExisting.ADD_VERSION:
-        highest = max((existing_v.semver for existing_v in service.versions.all()), default=(0, 0, 0))
-        for v in versions:
+        return item
+    appends = service is not None and services_existing == ServicesExisting.ADD_VERSION
+    if service is not None and services_existing == ServicesExisting.REPLACE:
+        item.status = ItemStatus.REPLACED
+    highest = max((existing_v.semver for existing_v in service.versions.all()), default=(0, 0, 0)) if appends else None
+    for v in versions:
+        if (match := unchanged.get(v.workbook.path)) is not None:
+            item.versions.append(PlannedVersion(v, match.version, match.version_id, ItemStatus.UNCHANGED))
+            continue
+        number = v.version
+        if appends:
             highest = _bump(highest, m.update_version_type)
             number = ".".join(str(part) for part in highest)
-            item.versions.append(PlannedVersion(v, number, ids.version_id(v.version_id), ItemStatus.ADDED))
-    else:
-        item.status = ItemStatus.REPLACED if service is not None else ItemStatus.ADDED
-        item.versions = [PlannedVersion(v, v.version, ids.version_id(v.version_id), item.status) for v in versions]
+        item.versions.append(PlannedVersion(v, number, ids.version_id(v.version_id), item.status))
+    if service is not None and _leaves_unchanged(item, service):
+        item.status = ItemStatus.UNCHANGED
     return item
+
+
+def _leaves_unchanged(item: PlannedService, service: Service) -> bool:
+    """Every package version equals an existing one, and (a replace) no other version goes."""
+    if any(planned.status != ItemStatus.UNCHANGED for planned in item.versions):
+        return False
+    kept = {planned.version_id for planned in item.versions}
+    return item.status != ItemStatus.REPLACED or kept == {v.version_id for v in service.versions.all()}
 
 
 def plan_outputs(plan: list[PlannedService]) -> dict:

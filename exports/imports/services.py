@@ -8,19 +8,21 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exports.audit import audit_record
-from exports.imports.plan import PlannedService, import_plan_build, plan_outputs
+from exports.imports.checks import import_check, plan_options_of
 from exports.imports.upload import upload_read, upload_size_check
 from exports.jobs import on_import_job_failure, run_import_job
 from exports.lifecycle import (
     creator_fields, idempotent_job, job_created, job_enqueue, job_limit_check, request_fingerprint,
 )
 from exports.models import AuditAction, ImportJob, JobStatus, package_storage
-from exports.packages.reader import Package
 from sparkexport import queue
 from sparkexport.errors import Conflict
 from sparkexport.storage import file_sha256, local_path, uploaded_file_path
 from tenants.models import Tenant
 
+# Options that count in a request's fingerprint only when set, so that a retry of a request
+# sent before they existed still finds its job.
+FINGERPRINTED_WHEN_SET = ("skip_unchanged", "allow_missing_dependencies")
 
 def import_job_create(
     *,
@@ -30,6 +32,8 @@ def import_job_create(
     services_existing: str,
     source_system: str | None = None,
     correlation_id: str | None = None,
+    skip_unchanged: bool = False,
+    allow_missing_dependencies: bool = False,
     dry_run: bool = False,
     enqueue: bool = True,
     idempotency_key: str = "",
@@ -41,23 +45,27 @@ def import_job_create(
     """
     tenant = caller.tenant
     upload_size_check(tenant, upload.size)
-    options = {"services_modify": services_modify, "services_existing": services_existing,
-               "source_system": source_system, "correlation_id": correlation_id}
+    plan_options = {"services_modify": services_modify, "services_existing": services_existing,
+                    "skip_unchanged": skip_unchanged, "allow_missing_dependencies": allow_missing_dependencies}
+    options = {**plan_options, "source_system": source_system, "correlation_id": correlation_id}
     with uploaded_file_path(upload) as path:
         upload_sha256 = file_sha256(path)
-        fingerprint = request_fingerprint({**options, "dry_run": dry_run, "upload_sha256": upload_sha256})
+        fingerprint = request_fingerprint({
+            **{name: value for name, value in options.items() if value or name not in FINGERPRINTED_WHEN_SET},
+            "dry_run": dry_run, "upload_sha256": upload_sha256,
+        })
         if earlier := idempotent_job(ImportJob, caller, idempotency_key, fingerprint):
             return earlier
-        package = upload_read(path, tenant)
-        plan = import_plan_build(tenant=tenant, package=package, services_modify=services_modify, services_existing=services_existing)
+        checked = import_check(tenant=tenant, package=upload_read(path, tenant), package_path=path,
+                               package_sha256=upload_sha256, **plan_options)
         fields = {
             **options,
             **creator_fields(caller, idempotency_key, fingerprint),
             "tenant": tenant,
             "upload_size": upload.size,
             "upload_sha256": upload_sha256,
-            "outputs": plan_outputs(plan),
-            "warnings": _unselected_warnings(package, plan),
+            "outputs": checked.outputs,
+            "warnings": checked.warnings,
         }
         try:
             job, created = (_dry_run(fields), True) if dry_run else _create_and_queue(caller, fields, path, enqueue)
@@ -75,15 +83,6 @@ def _dry_run(fields: dict) -> ImportJob:
     """A dry run is a job closed at once, its outputs the plan; nothing is queued or written."""
     now = timezone.now()
     return ImportJob.objects.create(**fields, dry_run=True, status=JobStatus.CLOSED, started_at=now, finished_at=now)
-
-
-def _unselected_warnings(package: Package, plan: list[PlannedService]) -> list[dict]:
-    selected = {(item.source_folder, item.source_service) for item in plan}
-    left_out = sorted({f"{v.folder}/{v.service}" for v in package.versions} - {f"{f}/{s}" for f, s in selected})
-    return [
-        {"code": "SERVICE_NOT_SELECTED", "message": f"{uri} is in the package but not in services_modify, so it was not imported."}
-        for uri in left_out
-    ]
 
 
 def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> tuple[ImportJob, bool]:
@@ -137,8 +136,7 @@ def import_job_rerun(job: ImportJob, *, caller) -> ImportJob:
         return import_job_create(
             caller=caller,
             upload=File(handle, name=os.path.basename(path)),
-            services_modify=job.services_modify,
-            services_existing=job.services_existing,
+            **plan_options_of(job),
             source_system=job.source_system,
             correlation_id=job.correlation_id,
         )

@@ -7,6 +7,8 @@ from pathlib import Path
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from tenants import services
 from tenants.admin.display import byte_size, code, created_column, field_display, html_table
@@ -143,6 +145,13 @@ class ServiceVersionAdmin(ServiceAddMixin, TenantScopedAdmin):
         "calls",
         "called_by",
     )
+    # Shown, in a section of its own, only for a version an import wrote.
+    lineage_fields = (
+        "imported_from",
+        "source_version_id",
+        "package_sha",
+        "import_job",
+    )
     fields = readonly_fields
     workbook_size_display = field_display("workbook_size", "workbook size", byte_size)
     workbook_sha = field_display("workbook_sha256", "workbook SHA-256", code)
@@ -151,7 +160,32 @@ class ServiceVersionAdmin(ServiceAddMixin, TenantScopedAdmin):
     compiler = field_display("compiler_version", "compiler version")
     note = field_display("release_note", "release note")
     author_name = field_display("author", "author")
+    source_version_id = field_display("imported_from_version_id", "source version id", code)
+    package_sha = field_display("imported_package_sha256", "package SHA-256", code)
     created = created_column
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, *self.lineage_fields)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [(None, {"fields": self.fields})]
+        if obj is not None and obj.is_imported:
+            fieldsets.append(("Lineage (imported)", {"fields": self.lineage_fields}))
+        return fieldsets
+
+    @admin.display(description="imported from")
+    def imported_from(self, version):
+        installation = version.imported_from_installation or "an installation its package does not name"
+        return format_html("tenant <code>{}</code> of {}", version.imported_from_tenant or "?", installation)
+
+    @admin.display(description="import job")
+    def import_job(self, version):
+        # By URL name: the import job admin belongs to the exports app, above this one.
+        try:
+            url = reverse("admin:exports_importjob_change", args=[version.imported_by_job])
+        except NoReverseMatch:
+            return code(version.imported_by_job)
+        return format_html('<a href="{}"><code>{}</code></a>', url, version.imported_by_job)
 
     @admin.display(ordering="service__folder__tenant__slug")
     def tenant(self, version):

@@ -73,6 +73,7 @@ def test_detail_shows_the_request_and_outcome_as_tables_in_words(admin_client_a,
     assert "<td>SERVICE_NOT_SELECTED</td>" in html
     assert "<b>quote-copy</b>" not in html and "&quot;service_uri_source&quot;" not in html  # no raw JSON
     assert "<label>If a service exists:</label>" in html and ">replace</div>" in html
+    assert "<label>Skip unchanged:</label>" in html and "<label>Allow missing dependencies:</label>" in html
     assert "<label>Upload size:</label>" in html and "3.0\xa0MB" in html
     assert "Services modify" not in html and "Services existing" not in html
 

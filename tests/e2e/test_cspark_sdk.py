@@ -4,6 +4,7 @@ import io
 import json
 import zipfile
 
+import httpx
 import pytest
 from cspark.sdk import BaseUrl, Client
 
@@ -120,3 +121,37 @@ def test_sdk_imports_an_exported_package_into_another_tenant(live_server, tenant
     assert [v.version for v in imported] == ["1.0.0", "1.1.0", "1.2.0"]
     described = importer.impex.imports.describe().data
     assert described["recent_imports"][0]["id"] == status.data["id"]
+
+
+def test_sdk_import_of_a_version_whose_xcall_target_is_missing_is_refused(live_server, tenant, other_tenant, start_worker):
+    from cspark.sdk import SparkApiError
+
+    from tenants.demo import demo_catalog_seed
+    from tenants.models import Folder, ServiceVersion
+
+    demo_catalog_seed(tenant=tenant, folders=0, services=0, versions=0)  # the motor Xcall chain
+    start_worker()
+    exporter = sdk_client(live_server, api_key=make_api_key(tenant, name="sdk-key"))
+    package = exporter.impex.exp(services=["motor/quote"], max_retries=20, retry_interval=0.2)[0].buffer
+    Folder.objects.create(tenant=other_tenant, name="motor")
+    importer = Client(
+        base_url=BaseUrl(url=live_server.url, tenant=other_tenant.slug),
+        api_key=make_api_key(other_tenant, name="sdk-importer"),
+        logger=False,
+    )
+
+    # The 422 reaches the SDK as an exception. SDK 0.3.3 then fails building its SparkApiError for
+    # any refused multipart request (it reads the streamed request body): httpx.RequestNotRead.
+    with pytest.raises((SparkApiError, httpx.RequestNotRead)):
+        importer.impex.imp(destination="motor/quote", file=io.BytesIO(package), max_retries=20, retry_interval=0.2)
+    assert not ServiceVersion.objects.filter(service__folder__tenant=other_tenant).exists()
+
+    # What the server answered, as any HTTP client sees it.
+    response = httpx.post(
+        f"{live_server.url}/{other_tenant.slug}/api/v4/import",
+        headers={"x-synthetic-key": make_api_key(other_tenant, name="http-importer"), "x-tenant-name": other_tenant.slug},
+        data={"importRequestEntity": json.dumps({"inputs": {"services_modify": [{"service_uri_source": "motor/quote"}]}})},
+        files={"file": ("package.zip", package, "application/zip")},
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "MISSING_DEPENDENCY"

@@ -3,7 +3,9 @@ import django_rq
 import pytest
 from rq import SimpleWorker
 
-from tests.factories import ServiceVersionFactory
+from tenants.models import Folder
+from tests.conftest import SparkClient
+from tests.factories import ServiceVersionFactory, make_api_key
 
 SOURCE = {
     ("pricing", "quote"): ["1.0.0", "1.1.0"],
@@ -18,8 +20,13 @@ def run_workers():
 
 
 def export_all(api, capture, folders=("claims", "pricing")) -> bytes:
+    return export_package(api, capture, {"folders": list(folders)})
+
+
+def export_package(api, capture, inputs: dict) -> bytes:
+    """The package of a real export of `inputs` (an export request's), run by a worker."""
     with capture(execute=True):
-        job_id = api.post(api.api("export"), {"inputs": {"folders": list(folders)}}, format="json").json()["id"]
+        job_id = api.post(api.api("export"), {"inputs": inputs}, format="json").json()["id"]
     run_workers()
     status = api.get(api.api(f"export/{job_id}/status")).json()
     assert status["status"] == "closed", status
@@ -34,3 +41,11 @@ def source(tenant, api, redis_queue, django_capture_on_commit_callbacks) -> byte
     return export_all(api, django_capture_on_commit_callbacks)
 
 
+
+
+@pytest.fixture
+def dest(other_tenant):
+    """An importer's client of tenant globex, which has the folders pricing and claims."""
+    for name in ("pricing", "claims"):
+        Folder.objects.create(tenant=other_tenant, name=name)
+    return SparkClient(other_tenant.slug, make_api_key(other_tenant, name="importer"))

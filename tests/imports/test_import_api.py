@@ -19,7 +19,7 @@ from exports.lifecycle import job_cancel, job_start
 from exports.models import ImportJob, JobStatus
 from sparkexport.errors import Conflict
 from tenants.callers import Caller
-from tenants.models import Folder, Service, ServiceVersion
+from tenants.models import Service, ServiceVersion
 from tests.conftest import SparkClient
 from tests.factories import ServiceVersionFactory, make_api_key
 from tests.imports.conftest import export_all, run_workers
@@ -55,13 +55,6 @@ def catalog_state(tenant) -> tuple:
     versions = ServiceVersion.objects.filter(service__folder__tenant=tenant)
     files = sorted(str(p) for p in Path(settings.MEDIA_ROOT, "catalog").rglob("*") if p.is_file())
     return (Service.objects.filter(folder__tenant=tenant).count(), versions.count(), files)
-
-
-@pytest.fixture
-def dest(other_tenant):
-    for name in ("pricing", "claims"):
-        Folder.objects.create(tenant=other_tenant, name=name)
-    return SparkClient(other_tenant.slug, make_api_key(other_tenant, name="importer"))
 
 
 def members(package: bytes) -> dict[str, bytes]:

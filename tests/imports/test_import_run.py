@@ -45,3 +45,12 @@ def test_import_run_reports_refusals(package_file, tmp_path):
         run("globex", str(not_zip), "-d", "claims/triage")
     with pytest.raises(CommandError, match="Cannot read"):
         run("globex", str(tmp_path / "missing.zip"), "-d", "claims/triage")
+
+
+def test_import_run_skip_unchanged_makes_a_rerun_write_nothing(package_file, other_tenant):
+    run("globex", str(package_file), "-d", "claims/triage")
+
+    out = run("globex", str(package_file), "-d", "claims/triage", "--skip-unchanged")
+
+    assert "claims/triage[0.1.0] -> claims/triage[0.1.0] (unchanged" in out
+    assert ServiceVersion.objects.filter(service__folder__tenant=other_tenant).count() == 1

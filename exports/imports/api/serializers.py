@@ -10,6 +10,7 @@ from exports.api.serializers import (
     JobSummaryDataSerializer,
     JobSummarySerializer,
 )
+from exports.imports.plan import ItemStatus
 from exports.models import JobStatus, ServicesExisting, UpdateVersionType
 
 MAX_ENTITY_BYTES = 1024 * 1024
@@ -40,6 +41,20 @@ class ImportRequestSerializer(serializers.Serializer):
     source_system = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200, default=None)
     correlation_id = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200, default=None)
     dry_run = serializers.BooleanField(required=False, default=False)
+    allow_missing_dependencies = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Import even if an XCALL of an imported version reaches no service in this tenant after the "
+        "import (each is then a MISSING_DEPENDENCY warning). Default false: such an import is refused with 422 "
+        "MISSING_DEPENDENCY.",
+    )
+    skip_unchanged = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Leave out each package version whose workbook and Neuron SHA-256 equal a version of the "
+        "destination service (a replace also wants the same version number): its row says 'unchanged' and names "
+        "that version. Re-running an import then writes nothing. Default false.",
+    )
 
     def validate(self, attrs):
         attrs["services_existing"] = attrs.get("services_existing") or ServicesExisting.ABORT
@@ -100,7 +115,11 @@ class ImportServiceRowSerializer(serializers.Serializer):
     folder_destination = serializers.CharField()
     service_destination = serializers.CharField()
     service_id_destination = serializers.CharField()
-    status = serializers.ChoiceField(choices=["added", "replaced", "skipped"])
+    status = serializers.ChoiceField(
+        choices=ItemStatus.choices,
+        help_text="'unchanged' (skip_unchanged only): nothing was written; a version row then names the "
+        "existing version that equals it.",
+    )
 
 
 class ImportVersionRowSerializer(ImportServiceRowSerializer):
@@ -113,6 +132,13 @@ class ImportVersionRowSerializer(ImportServiceRowSerializer):
 class ImportOutputsSerializer(serializers.Serializer):
     services = ImportServiceRowSerializer(many=True)
     service_versions = ImportVersionRowSerializer(many=True)
+    source_tenant = serializers.CharField(allow_null=True, help_text="The tenant the package was exported from.")
+    source_installation = serializers.CharField(
+        allow_null=True, help_text="The installation the package was exported from, if its manifest says."
+    )
+    file_hash = serializers.CharField(
+        allow_null=True, help_text="SHA-256 of the uploaded package (the export's outputs.files[].file_hash)."
+    )
 
 
 class ImportStatusSerializer(JobStatusSerializer):
@@ -128,7 +154,8 @@ class ImportStatusSerializer(JobStatusSerializer):
 
     @extend_schema_field(ImportOutputsSerializer)
     def get_outputs(self, job):
-        return {"services": [], "service_versions": [], **job.outputs}
+        lineage = {"source_tenant": None, "source_installation": None, "file_hash": job.upload_sha256 or None}
+        return {"services": [], "service_versions": [], **lineage, **job.outputs}
 
 
 class ImportJobSummaryDataSerializer(JobSummaryDataSerializer):

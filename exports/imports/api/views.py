@@ -59,6 +59,8 @@ class ImportCreateView(TenantImportAPIView):
             services_existing=data["services_existing"],
             source_system=data["source_system"],
             correlation_id=data["correlation_id"],
+            skip_unchanged=data["skip_unchanged"],
+            allow_missing_dependencies=data["allow_missing_dependencies"],
             dry_run=data["dry_run"],
             idempotency_key=idempotency_key(request),
         )

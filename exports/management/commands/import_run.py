@@ -33,6 +33,10 @@ class Command(ServiceCommand):
                             help="What to do with a destination service that exists (default abort).")
         parser.add_argument("--update-version-type", choices=UpdateVersionType.values, default=UpdateVersionType.MINOR,
                             help="How add_version numbers new versions (default minor).")
+        parser.add_argument("--skip-unchanged", action="store_true",
+                            help="Leave out package versions whose files equal a version of the destination service.")
+        parser.add_argument("--allow-missing-dependencies", action="store_true",
+                            help="Import even if an XCALL of an imported version reaches no service (a warning each).")
         parser.add_argument("--dry-run", action="store_true", help="Print the plan; write nothing.")
 
     def handle(self, *args, **options):
@@ -48,6 +52,8 @@ class Command(ServiceCommand):
                 upload=File(handle, name=options["file"]),
                 services_modify=services_modify,
                 services_existing=options["if_present"],
+                skip_unchanged=options["skip_unchanged"],
+                allow_missing_dependencies=options["allow_missing_dependencies"],
                 source_system="import_run",
                 dry_run=options["dry_run"],
                 enqueue=False,
