@@ -116,8 +116,10 @@ def _new_version(service: Service, planned: PlannedVersion, author: str, lineage
         workbook_name=os.path.basename(source.workbook.path),
         workbook_size=source.workbook.size,
         workbook_sha256=source.workbook.sha256,
+        workbook_crc32=source.workbook.crc32,
         neuron_size=source.neuron.size,
         neuron_sha256=source.neuron.sha256,
+        neuron_crc32=source.neuron.crc32,
         **lineage,
     )
 

@@ -7,6 +7,7 @@ import struct
 import tracemalloc
 import uuid
 import zipfile
+import zlib
 
 import pytest
 
@@ -172,7 +173,7 @@ def test_valid_package_reads_back_sorted_versions(tmp_path):
     assert first.metadata["release_note"] == "release 1.10.0"
     workbook = fake_workbook("Motor", "1.10.0")
     assert first.workbook == PackageFile(
-        "Pricing/Motor/1.10.0/model.xlsx", len(workbook), hashlib.sha256(workbook).hexdigest()
+        "Pricing/Motor/1.10.0/model.xlsx", len(workbook), hashlib.sha256(workbook).hexdigest(), zlib.crc32(workbook)
     )
     assert first.neuron.path == "Pricing/Motor/1.10.0/neuron.zip"
 

@@ -8,6 +8,7 @@ import json
 import re
 import zipfile
 import zlib
+from dataclasses import replace
 
 from exports.packages.format import MANIFEST_NAME, PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION
 from exports.packages.reader.model import (
@@ -149,7 +150,7 @@ def check_files(manifest: dict, by_name: dict[str, zipfile.ZipInfo]) -> dict[str
                 f"The package was modified: entry {show(path)} is {actual} bytes but the manifest "
                 f"lists {listed.size}. {UNCHANGED}"
             )
-    return files
+    return {path: replace(listed, crc32=by_name[path].CRC) for path, listed in files.items()}
 
 
 def check_hashes(zf: zipfile.ZipFile, files: dict[str, PackageFile]) -> None:

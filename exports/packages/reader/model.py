@@ -25,6 +25,7 @@ class PackageFile:
     path: str  # archive path
     size: int
     sha256: str
+    crc32: int | None = None  # the ZIP's, which reading the member whole checks
 
 
 @dataclass(frozen=True)
