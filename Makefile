@@ -41,11 +41,12 @@ check: install
 	$(CHECK_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(CHECK_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
-# The six performance benchmarks of docs/performance.md, each against its baseline in the
+# The performance benchmarks of docs/performance.md, each against its baseline in the
 # same run (PostgreSQL and Redis on 127.0.0.1 as for the tests; wrk from Debian). Minutes.
 bench: install
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) benchmarks/packaging.py
+	$(PY) benchmarks/import_throughput.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/repeat.py
 	$(PY) benchmarks/latency.py

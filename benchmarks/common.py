@@ -12,6 +12,7 @@ API (small on purpose):
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
 import os
@@ -119,6 +120,21 @@ def neuron_package(wasm: bytes, stem: str) -> bytes:
     return buf.getvalue()
 
 
+def workbook_with_payload(service: str, version: str, payload: bytes) -> bytes:
+    """A real workbook (the demo's, which openpyxl reads) carrying `payload` as an embedded part,
+    stored, as workbooks with images or embedded objects do: it does not compress further."""
+    from tenants.demo import make_demo_workbook
+
+    base = zipfile.ZipFile(io.BytesIO(make_demo_workbook(service, version)))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as workbook:
+        for info in base.infolist():
+            workbook.writestr(info, base.read(info))
+        media = zipfile.ZipInfo("xl/media/image1.bin", (2024, 1, 1, 0, 0, 0))
+        workbook.writestr(media, payload, zipfile.ZIP_STORED)
+    return out.getvalue()
+
+
 @dataclass
 class Corpus:
     tenant_slug: str
@@ -131,10 +147,11 @@ class Corpus:
 
 
 def create_corpus(tenant_slug: str, versions: int, *, folder: str = "bench", distinct_neurons: int | None = None,
-                  max_package_bytes: int = 2 * 1024 * MiB, seed: int = 6) -> Corpus:
+                  max_package_bytes: int = 2 * 1024 * MiB, seed: int = 6, real_workbooks: bool = False) -> Corpus:
     """A tenant with `versions` compiled versions in one folder (10 versions per service), stored
     through the models' FileFields like the catalog does: per version a 1.5 MiB .xlsx of random
-    bytes and a ~0.5 MB neuron.zip (a real ZIP holding a 1.5 MiB module that deflates ~3x)."""
+    bytes (with `real_workbooks`, a real workbook carrying them, which an import can read) and a
+    ~0.5 MB neuron.zip (a real ZIP holding a 1.5 MiB module that deflates ~3x)."""
     from django.conf import settings
     from django.core.files.base import ContentFile
 
@@ -157,8 +174,10 @@ def create_corpus(tenant_slug: str, versions: int, *, folder: str = "bench", dis
                 ratios.append(len(wasm) / len(zlib.compress(wasm, 6)))
             pool.append(neuron_package(wasm, service_name))
         neuron = pool[n % len(pool)] if distinct_neurons else pool[-1]
-        workbook = rng.randbytes(WORKBOOK_SIZE)
         version = ServiceVersion(service=service, version=f"1.0.{n % 10}", major=1, minor=0, patch=n % 10)
+        workbook = rng.randbytes(WORKBOOK_SIZE)
+        if real_workbooks:
+            workbook = workbook_with_payload(service_name, version.version, workbook)
         version.workbook_name = f"{service_name}.xlsx"
         version.workbook_size = len(workbook)
         version.workbook_sha256 = hashlib.sha256(workbook).hexdigest()
@@ -188,6 +207,22 @@ def machine() -> dict:
     except OSError:  # pragma: no cover
         pass
     return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "zlib": zlib.ZLIB_RUNTIME_VERSION}
+
+
+def corpus_arguments(description: str) -> argparse.Namespace:
+    """--versions and --rounds, as the corpus benchmarks take them."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--versions", type=int, default=100, help="versions in the corpus (default 100, ~210 MB)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported (default 3)")
+    return parser.parse_args()
+
+
+def status_kib(field: str) -> int:
+    """A field of this process's /proc status (VmHWM: its peak RSS), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
 
 
 def median(values) -> float:

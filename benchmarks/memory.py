@@ -22,16 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import child_env, create_corpus, machine, median, scratch_django  # noqa: E402
+from benchmarks.common import child_env, create_corpus, machine, median, scratch_django, status_kib  # noqa: E402
 
 DB_NAME = "sparkexport_bench_mem"
-
-
-def status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
 
 
 def child(job_id: str) -> None:

@@ -24,7 +24,6 @@ Then, interleaved round-robin for `--rounds` rounds (medians reported):
 
 Loopback only; no timed assertion.
 """
-import argparse
 import hashlib
 import subprocess
 import sys
@@ -33,16 +32,13 @@ import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import MiB, create_corpus, machine, median, scratch_django  # noqa: E402
+from benchmarks.common import MiB, corpus_arguments, create_corpus, machine, median, scratch_django  # noqa: E402
 
 DB_NAME = "sparkexport_bench_pack"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--versions", type=int, default=100, help="versions in the corpus (default 100, ~210 MB)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported (default 3)")
-    args = parser.parse_args()
+    args = corpus_arguments(__doc__.split("\n\n")[0])
     info = machine()
     print(f"machine: {info['nproc']} CPU, {info['cpu']}, Python {info['python']}, zlib {info['zlib']}")
     with scratch_django(DB_NAME) as tmp:

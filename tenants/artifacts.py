@@ -99,7 +99,7 @@ def _unsafe_member_reason(name: str) -> str | None:
     return f"has an unsafe entry name {_display(name)}: {problem}" if problem else None
 
 
-def _zip_problem(zf: zipfile.ZipFile) -> str | None:
+def zip_problem(zf: zipfile.ZipFile) -> str | None:
     """Zip-bomb / zip-slip pre-checks on the central directory only.
 
     Nothing is decompressed here. Returns a human-readable reason, or None.
@@ -241,7 +241,7 @@ def _checked_zip_names(path, fail) -> set[str]:
     """The member names of a ZIP that passed the central-directory checks."""
     try:
         with zipfile.ZipFile(path) as zf:
-            reason = _zip_problem(zf)
+            reason = zip_problem(zf)
             if reason:
                 raise fail(reason)
             return set(zf.namelist())
@@ -295,7 +295,7 @@ def validate_neuron_package(path: str | os.PathLike) -> list[str]:
 
     try:
         with zipfile.ZipFile(path) as zf:
-            reason = _zip_problem(zf)
+            reason = zip_problem(zf)
             if reason:
                 raise fail(reason)
             members = [

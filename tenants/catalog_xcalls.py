@@ -13,14 +13,25 @@ from tenants.xcalls import Xcall, workbook_xcalls
 
 def version_xcalls_record(version: ServiceVersion, calls: list[Xcall]) -> None:
     """Replace the version's recorded Xcalls with `calls` (read from its workbook)."""
+    versions_xcalls_record([(version, calls)])
+
+
+def versions_xcalls_record(recorded: list[tuple[ServiceVersion, list[Xcall]]]) -> None:
+    """Replace each version's recorded Xcalls with its calls, in a fixed number of queries."""
+    if not recorded:
+        return
+    pks = [version.pk for version, _ in recorded]
+    now = timezone.now()
     with transaction.atomic():
-        VersionXcall.objects.filter(version=version).delete()
+        VersionXcall.objects.filter(version__in=pks).delete()
         VersionXcall.objects.bulk_create(
             VersionXcall(version=version, reference=c.reference, dynamic=c.dynamic, cell=c.cell, occurrences=c.occurrences)
+            for version, calls in recorded
             for c in calls
         )
-        version.xcalls_scanned_at = timezone.now()
-        ServiceVersion.objects.filter(pk=version.pk).update(xcalls_scanned_at=version.xcalls_scanned_at)
+        ServiceVersion.objects.filter(pk__in=pks).update(xcalls_scanned_at=now)
+    for version, _ in recorded:
+        version.xcalls_scanned_at = now
 
 
 @dataclass

@@ -13,23 +13,32 @@ Two forms (docs: "Call Spark service APIs (Xcall)"):
   row with one call per row below it, or as a column of field names with the values to their
   right.
 
-The workbook is read with openpyxl in read-only mode, row by row: memory stays bounded however
-large the workbook is. A sheet is read a second time only when it holds a legacy block.
+First its XML parts are scanned for the functions' names (streamed, any case): a workbook that
+names neither calls nothing, and its cells are never parsed. Otherwise it is read with openpyxl
+in read-only mode, row by row: memory stays bounded however large the workbook is. A sheet is
+read a second time only when it holds a legacy block. A workbook whose ZIP is unsafe to expand
+(a zip bomb, tenants/artifacts.py) is refused before anything is decompressed.
 """
 from __future__ import annotations
 
 import warnings
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 
 import openpyxl
 from openpyxl.formula import Tokenizer
 
+from tenants.artifacts import zip_problem
+
 XCALL_FUNCTIONS = {"CS.SPARK_XCALL", "C.SPARK_XCALL"}
 LEGACY_FUNCTION = "SPARK_UDFCALLAPI"
 LEGACY_FIELDS = ("CALLTYPE", "FOLDERNAME", "SERVICENAME")
 LEGACY_CALLTYPE = "SPARKSERVICE"
 MAX_REFERENCE_CHARS = 300
+SCAN_MARKERS = (b"spark_xcall", b"spark_udfcallapi")  # lower case: the scan lowers each chunk
+SCAN_OVERLAP = max(map(len, SCAN_MARKERS))  # a marker may straddle two chunks
+SCAN_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -102,11 +111,26 @@ class _Collector:
         return [Xcall(ref, dynamic, cell, count) for (ref, dynamic), (cell, count) in self._calls.items()]
 
 
-def workbook_xcalls(path) -> list[Xcall]:
-    """Every distinct Xcall of the workbook at `path`, in the order first found."""
-    collector = _Collector()
+def workbook_xcalls(source) -> list[Xcall]:
+    """Every distinct Xcall of the workbook `source` (a path, or a seekable binary file), in the
+    order first found.
+
+    Raises ValueError for a workbook whose ZIP is unsafe to expand (artifacts.zip_problem),
+    and openpyxl's errors for one it cannot read.
+    """
+    if hasattr(source, "read"):
+        return _workbook_xcalls(source)
     # A file object: openpyxl would refuse a path whose name does not end in .xlsx or .xlsm.
-    with open(path, "rb") as handle, warnings.catch_warnings():
+    with open(source, "rb") as handle:
+        return _workbook_xcalls(handle)
+
+
+def _workbook_xcalls(handle) -> list[Xcall]:
+    if not _mentions_xcalls(handle):
+        return []
+    handle.seek(0)
+    collector = _Collector()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # openpyxl's about extensions it does not read
         workbook = openpyxl.load_workbook(handle, read_only=True)
         try:
@@ -120,6 +144,36 @@ def workbook_xcalls(path) -> list[Xcall]:
         finally:
             workbook.close()
     return collector.calls()
+
+
+def _mentions_xcalls(handle) -> bool:
+    """Whether any XML part of the workbook names an Xcall function, in any case: if none does,
+    reading its cells (most of the cost for a large workbook) would find nothing. Every XML part
+    is scanned, not only those named like worksheets (a sheet may live under any part name), and
+    every part without an extension; media (images, embedded files) are not."""
+    with zipfile.ZipFile(handle) as archive:
+        if problem := zip_problem(archive):
+            raise ValueError(f"the workbook is not safe to read: {problem}")
+        for info in archive.infolist():
+            if _may_hold_cells(info.filename) and _part_mentions_xcalls(archive, info):
+                return True
+    return False
+
+
+def _may_hold_cells(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1].lower()
+    return base.endswith(".xml") or "." not in base
+
+
+def _part_mentions_xcalls(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    tail = b""
+    with archive.open(info) as part:
+        while chunk := part.read(SCAN_CHUNK):
+            text = tail + chunk.lower()
+            if any(marker in text for marker in SCAN_MARKERS):
+                return True
+            tail = text[-SCAN_OVERLAP:]
+    return False
 
 
 def _formula_text(value) -> str | None:

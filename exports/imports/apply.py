@@ -14,10 +14,10 @@ from exports.imports.plan import ItemStatus, PlannedService, PlannedVersion
 from exports.imports.upload import upload_read
 from exports.lifecycle import job_close, job_fail
 from exports.models import ImportJob, package_storage
-from exports.packages.reader import open_member
+from exports.packages.reader import PackageMembers
 from sparkexport.errors import ApplicationError
 from sparkexport.storage import local_path
-from tenants.catalog_xcalls import version_xcalls_record
+from tenants.catalog_xcalls import versions_xcalls_record
 from tenants.models import Service, ServiceVersion
 from tenants.naming import parse_semver
 
@@ -36,15 +36,16 @@ def import_job_apply(job: ImportJob) -> dict:
     """
     storage = package_storage()
     saved: list[str] = []
-    with local_path(storage, job.upload.name) as path:
-        package = upload_read(path, job.tenant)
+    with local_path(storage, job.upload.name) as path, PackageMembers(path) as members:
+        # Its SHA-256s were checked at upload: the files are checked by CRC-32 as they are stored.
+        package = upload_read(path, job.tenant, hash_version_files=False)
         try:
             with transaction.atomic():
                 checked = import_check(
                     tenant=job.tenant, package=package, package_path=path, package_sha256=job.upload_sha256,
                     **plan_options_of(job),
                 )
-                writing = _Writing(job, checked, path, saved)
+                writing = _Writing(job, checked, members, saved)
                 replaced_files = []
                 for item in checked.plan:
                     replaced_files += writing.service(item)
@@ -62,11 +63,11 @@ def import_job_apply(job: ImportJob) -> dict:
 
 @dataclass
 class _Writing:
-    """One job's writes: the checked import, the package's path, the files stored so far."""
+    """One job's writes: the checked import, the package's members, the files stored so far."""
 
     job: ImportJob
     checked: CheckedImport
-    package_path: str
+    members: PackageMembers
     saved: list[str]
 
     def service(self, item: PlannedService) -> list[str]:
@@ -81,18 +82,19 @@ class _Writing:
             for old in old_versions:
                 replaced += [name for name in (old.workbook.name, old.neuron.name) if name]
             old_versions.delete()
-        for planned in item.versions:
-            if planned.written:
-                self.version(service, planned)
+        written = [planned for planned in item.versions if planned.written]
+        versions = ServiceVersion.objects.bulk_create([self.version(service, planned) for planned in written])
+        versions_xcalls_record([
+            (version, self.checked.calls[planned.source.workbook.path]) for version, planned in zip(versions, written)
+        ])
         return replaced
 
-    def version(self, service: Service, planned: PlannedVersion) -> None:
-        """Its row, its files, its lineage and its Xcalls."""
+    def version(self, service: Service, planned: PlannedVersion) -> ServiceVersion:
+        """Its row (unsaved) with its lineage, and its files stored."""
         lineage = self.checked.lineage.version_fields(job_id=self.job.pk, source_version_id=planned.source.version_id)
         version = _new_version(service, planned, self.job.created_by, lineage)
-        _store_files(version, planned, self.package_path, self.saved)
-        version.save()
-        version_xcalls_record(version, self.checked.calls[planned.source.workbook.path])
+        _store_files(version, planned, self.members, self.saved)
+        return version
 
 
 def _new_version(service: Service, planned: PlannedVersion, author: str, lineage: dict) -> ServiceVersion:
@@ -124,14 +126,20 @@ def _new_version(service: Service, planned: PlannedVersion, author: str, lineage
     )
 
 
-def _store_files(version: ServiceVersion, planned: PlannedVersion, package_path: str, saved: list[str]) -> None:
+class _MemberFile(File):
+    """A member handed to storage in 1 MiB chunks (Django's default, 64 KiB, costs more calls)."""
+
+    DEFAULT_CHUNK_SIZE = 1 << 20
+
+
+def _store_files(version: ServiceVersion, planned: PlannedVersion, members: PackageMembers, saved: list[str]) -> None:
     source = planned.source
     for field, member, name in (
         (version.workbook, source.workbook, version.workbook_name),
         (version.neuron, source.neuron, "neuron.zip"),
     ):
-        with open_member(package_path, member) as stream:
-            field.save(name, File(stream, name=name), save=False)
+        with members.open(member, check_sha256=False) as stream:
+            field.save(name, _MemberFile(stream, name=name), save=False)
         saved.append(field.name)
 
 

@@ -2,7 +2,8 @@
 it will be after the import: a version is not deployed calling a service that is not there.
 
 Each version the import writes has its workbook read from the package (tenants/xcalls.py,
-streaming, through a temporary copy: openpyxl needs a seekable file). Every literal reference
+streaming): in place when the package stores it uncompressed, as ours do, else through a
+temporary copy (openpyxl needs a seekable file). Every literal reference
 must resolve (tenants/xcall_resolution.py) in the destination's catalog with the versions this
 import adds, without those a replace deletes; unresolved ones refuse the import with
 MISSING_DEPENDENCY, or are warnings with `allow_missing_dependencies`. Dynamic references (a
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from exports.imports.plan import ItemStatus, PlannedService, PlannedVersion
 from exports.packages.reader import InvalidPackage, PackageFile, open_member
+from exports.packages.reader.window import open_stored_member
 from sparkexport.errors import Unprocessable
 from tenants.models import Tenant
 from tenants.naming import parse_semver
@@ -66,21 +68,29 @@ def planned_xcalls(package_path: str, plan: list[PlannedService]) -> dict[str, l
 
 
 def _member_xcalls(package_path: str, member: PackageFile, label: str) -> list[Xcall]:
-    with tempfile.NamedTemporaryFile(suffix=".xlsx") as copy:
+    with _seekable_member(package_path, member) as workbook:
         try:
-            with open_member(package_path, member) as stream:
-                shutil.copyfileobj(stream, copy, COPY_CHUNK)
-        except InvalidPackage as exc:
-            raise Unprocessable(str(exc), code="INVALID_IMPORT_ZIP") from None
-        copy.flush()
-        try:
-            return workbook_xcalls(copy.name)
+            return workbook_xcalls(workbook)
         except Exception as exc:  # openpyxl's many errors for a file that is not a workbook
             raise Unprocessable(
                 f"The workbook of {label} in the package could not be read as an Excel workbook "
                 f"({type(exc).__name__}). Export the service again and upload the new package.zip.",
                 code="INVALID_IMPORT_ZIP",
             ) from None
+
+
+def _seekable_member(package_path: str, member: PackageFile):
+    if (in_place := open_stored_member(package_path, member)) is not None:
+        return in_place
+    copy = tempfile.TemporaryFile()
+    try:
+        with open_member(package_path, member) as stream:
+            shutil.copyfileobj(stream, copy, COPY_CHUNK)
+    except InvalidPackage as exc:
+        copy.close()
+        raise Unprocessable(str(exc), code="INVALID_IMPORT_ZIP") from None
+    copy.seek(0)
+    return copy
 
 
 def _catalog_after(tenant: Tenant, plan: list[PlannedService], references: set[str]) -> CatalogIndex:

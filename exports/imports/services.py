@@ -4,6 +4,7 @@ lifecycle's (exports/lifecycle.py)."""
 import os
 
 from django.core.files import File
+from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ from exports.lifecycle import (
 from exports.models import AuditAction, ImportJob, JobStatus, package_storage
 from sparkexport import queue
 from sparkexport.errors import Conflict
-from sparkexport.storage import file_sha256, local_path, uploaded_file_path
+from sparkexport.storage import local_path, publish_local_file, uploaded_file_path
 from tenants.models import Tenant
 
 # Options that count in a request's fingerprint only when set, so that a retry of a request
@@ -49,14 +50,15 @@ def import_job_create(
                     "skip_unchanged": skip_unchanged, "allow_missing_dependencies": allow_missing_dependencies}
     options = {**plan_options, "source_system": source_system, "correlation_id": correlation_id}
     with uploaded_file_path(upload) as path:
-        upload_sha256 = file_sha256(path)
+        package = upload_read(path, tenant)  # and the file's SHA-256, in the same read
+        upload_sha256 = package.sha256
         fingerprint = request_fingerprint({
             **{name: value for name, value in options.items() if value or name not in FINGERPRINTED_WHEN_SET},
             "dry_run": dry_run, "upload_sha256": upload_sha256,
         })
         if earlier := idempotent_job(ImportJob, caller, idempotency_key, fingerprint):
             return earlier
-        checked = import_check(tenant=tenant, package=upload_read(path, tenant), package_path=path,
+        checked = import_check(tenant=tenant, package=package, package_path=path,
                                package_sha256=upload_sha256, **plan_options)
         fields = {
             **options,
@@ -68,7 +70,7 @@ def import_job_create(
             "warnings": checked.warnings,
         }
         try:
-            job, created = (_dry_run(fields), True) if dry_run else _create_and_queue(caller, fields, path, enqueue)
+            job, created = (_dry_run(fields), True) if dry_run else _create_and_queue(caller, fields, upload, path, enqueue)
         except IntegrityError:
             # A simultaneous retry with the same Idempotency-Key won the insert.
             if earlier := idempotent_job(ImportJob, caller, idempotency_key, fingerprint):
@@ -85,7 +87,7 @@ def _dry_run(fields: dict) -> ImportJob:
     return ImportJob.objects.create(**fields, dry_run=True, status=JobStatus.CLOSED, started_at=now, finished_at=now)
 
 
-def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> tuple[ImportJob, bool]:
+def _create_and_queue(caller, fields: dict, upload, path: str, enqueue: bool) -> tuple[ImportJob, bool]:
     """(the job, its upload stored and queued at commit, True); (its twin's job, False) for a
     retry that waited for the tenant's lock."""
     tenant = caller.tenant
@@ -99,8 +101,7 @@ def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> tuple[I
                 return earlier, False
             job_limit_check(ImportJob, locked)
             job = ImportJob.objects.create(**{**fields, "tenant": locked})
-            with open(path, "rb") as handle:
-                stored_name = storage.save(f"imports/{tenant.slug}/{job.pk}.zip", File(handle))
+            stored_name = _store_upload(storage, upload, path, f"imports/{tenant.slug}/{job.pk}.zip")
             ImportJob.objects.filter(pk=job.pk).update(upload=stored_name)
             if enqueue:
                 transaction.on_commit(lambda: job_enqueue(job, run_import_job, on_import_job_failure))
@@ -113,6 +114,15 @@ def _create_and_queue(caller, fields: dict, path: str, enqueue: bool) -> tuple[I
         raise
     job.refresh_from_db()
     return job, True
+
+
+def _store_upload(storage, upload, path: str, name: str) -> str:
+    """The upload in storage under `name`: Django's temporary file of a request is moved there
+    when storage is a local disk (no copy); any other file is copied."""
+    if isinstance(upload, TemporaryUploadedFile):
+        return publish_local_file(storage, path, name)
+    with open(path, "rb") as handle:
+        return storage.save(name, File(handle))
 
 
 def import_job_discard_upload(job: ImportJob) -> None:

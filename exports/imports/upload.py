@@ -17,9 +17,14 @@ def upload_size_check(tenant: Tenant, size: int) -> None:
         )
 
 
-def upload_read(path: str, tenant: Tenant) -> Package:
-    """The package at `path`, checked completely (exports/packages/reader/), or INVALID_IMPORT_ZIP."""
+def upload_read(path: str, tenant: Tenant, *, hash_version_files: bool = True) -> Package:
+    """The package at `path`, checked completely (exports/packages/reader/), or INVALID_IMPORT_ZIP.
+
+    The worker, which checked it all at upload, leaves the versions' files to be checked as it
+    stores them (`hash_version_files=False`): one pass over them, not two.
+    """
     try:
-        return read_package(path, max_uncompressed_bytes=tenant.max_package_bytes * UNCOMPRESSED_FACTOR)
+        return read_package(path, max_uncompressed_bytes=tenant.max_package_bytes * UNCOMPRESSED_FACTOR,
+                            hash_version_files=hash_version_files)
     except InvalidPackage as exc:
         raise Unprocessable(str(exc), code="INVALID_IMPORT_ZIP") from None

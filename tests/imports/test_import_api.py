@@ -1,4 +1,5 @@
 """Import through the API and a real worker: round trips, every services_existing mode, dry runs, all or nothing."""
+import hashlib
 import io
 import json
 import shutil
@@ -10,12 +11,12 @@ from pathlib import Path
 import django_rq
 import pytest
 from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
 from django.core.management import call_command
 from django.utils import timezone
 
 from exports.imports.apply import import_job_run
-from exports.imports.services import import_job_rerun
+from exports.imports.services import import_job_create, import_job_rerun
 from exports.lifecycle import job_cancel, job_start
 from exports.models import ImportJob, JobStatus
 from sparkexport.errors import Conflict
@@ -339,3 +340,17 @@ def test_purge_deletes_old_import_uploads(source, dest, django_capture_on_commit
     assert ImportJob.objects.get(pk=job.pk).upload.name == ""
     with pytest.raises(Conflict, match="UPLOAD_EXPIRED|kept no upload"):
         import_job_rerun(ImportJob.objects.get(pk=job.pk), caller=Caller(tenant=job.tenant, label="x", is_supervisor=True))
+
+
+def test_a_requests_temporary_upload_is_moved_into_storage_not_copied(source, dest, other_tenant):
+    upload = TemporaryUploadedFile("package.zip", "application/zip", len(source), None)
+    upload.write(source)
+    upload.flush()
+    received = Path(upload.temporary_file_path())
+    with upload:
+        job = import_job_create(caller=Caller(tenant=other_tenant, label="test", is_supervisor=True), upload=upload,
+                                services_modify=modify(("claims/triage", None))["services_modify"],
+                                services_existing="abort", enqueue=False)
+    assert not received.exists()  # moved: the package was not written a second time
+    assert job.upload.read() == source
+    assert job.upload_sha256 == hashlib.sha256(source).hexdigest()

@@ -3,21 +3,25 @@
 import hashlib
 import io
 import json
+import os
 import struct
 import tracemalloc
 import uuid
 import zipfile
 import zlib
+from dataclasses import replace
 
 import pytest
 
 from exports.packages import reader as package_reader
+from exports.packages.reader.window import open_stored_member
 from exports.packages.reader import (
     MAX_COMPRESSION_RATIO,
     MAX_ENTRIES,
     InvalidPackage,
     Package,
     PackageFile,
+    PackageMembers,
     open_member,
     read_package,
 )
@@ -161,6 +165,7 @@ def test_valid_package_reads_back_sorted_versions(tmp_path):
 
     assert isinstance(package, Package)
     assert package.manifest == manifest
+    assert package.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()  # from the same read
     assert [(v.folder, v.service, v.version) for v in package.versions] == [
         ("Claims", "Home", "2.0.0"),
         ("Pricing", "Motor", "1.2.0"),
@@ -172,9 +177,13 @@ def test_valid_package_reads_back_sorted_versions(tmp_path):
     assert first.service_id == service_id_of("Pricing", "Motor")
     assert first.metadata["release_note"] == "release 1.10.0"
     workbook = fake_workbook("Motor", "1.10.0")
-    assert first.workbook == PackageFile(
+    listed = first.workbook
+    assert (listed.path, listed.size, listed.sha256, listed.crc32) == (
         "Pricing/Motor/1.10.0/model.xlsx", len(workbook), hashlib.sha256(workbook).hexdigest(), zlib.crc32(workbook)
     )
+    with open(path, "rb") as package:  # where its bytes lie in the file, stored as they are
+        package.seek(listed.data_offset)
+        assert listed.stored and package.read(listed.size) == workbook
     assert first.neuron.path == "Pricing/Motor/1.10.0/neuron.zip"
 
 
@@ -208,6 +217,33 @@ def test_open_member_streams_the_bytes_and_closes_the_zip(tmp_path):
     stream.close()
     stream.close()  # idempotent
     assert stream._zf.fp is None
+
+
+def test_package_members_share_one_zip_and_check_by_crc32_when_told(tmp_path):
+    path = build(tmp_path, versions=(("Pricing", "Motor", "1.0.0"), ("Pricing", "Motor", "1.1.0")))
+    versions = read_package(path, max_uncompressed_bytes=LIMIT).versions
+    with PackageMembers(path) as members:
+        assert [members.open(v.workbook).read() for v in versions] == [
+            fake_workbook("Motor", v.version) for v in versions
+        ]
+    data = bytearray(path.read_bytes())
+    data[data.index(fake_neuron("Motor", "1.1.0")) + 50] ^= 0xFF  # damaged after it was checked
+    path.write_bytes(bytes(data))
+    with PackageMembers(path) as members, pytest.raises(InvalidPackage, match="corrupt"):
+        members.open(versions[1].neuron, check_sha256=False).read()
+
+
+def test_a_stored_member_is_read_in_place_and_seeks_without_rereading(tmp_path, monkeypatch):
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as workbook:  # a workbook is a ZIP its reader seeks in
+        workbook.writestr("xl/workbook.xml", b"<workbook/>")
+    monkeypatch.setitem(globals(), "fake_workbook", lambda service, version: inner.getvalue())
+    path = build(tmp_path)
+    version = read_package(path, max_uncompressed_bytes=LIMIT).versions[0]
+    with open_stored_member(path, version.workbook) as window:
+        assert window.seek(0, os.SEEK_END) == len(inner.getvalue())
+        assert zipfile.ZipFile(window).read("xl/workbook.xml") == b"<workbook/>"
+    assert open_stored_member(path, replace(version.workbook, stored=False)) is None
 
 
 def test_open_member_refuses_bytes_that_differ_from_the_checked_member(tmp_path):

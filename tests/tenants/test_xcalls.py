@@ -3,6 +3,7 @@ record in the catalog (service_version_add, catalog_dependencies, the admin)."""
 import json
 import subprocess
 import sys
+import zipfile
 from io import StringIO
 
 import pytest
@@ -10,6 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from openpyxl.worksheet.formula import ArrayFormula
 
+from tenants import xcalls
 from tenants.models import ServiceVersion, VersionXcall
 from tenants.services import service_version_add
 from tenants.xcalls import Xcall, formula_xcalls, workbook_xcalls
@@ -102,6 +104,31 @@ def test_a_50_mb_workbook_is_read_in_bounded_memory(tmp_path):
     assert big.stat().st_size > 50 * 1024 * 1024
     assert big_calls == ["first/one", "last/one"]
     assert big_kib - small_kib < 32 * 1024, (big_kib, small_kib)
+
+
+def test_a_workbook_naming_no_xcall_function_is_not_parsed(tmp_path):
+    # Its sheet is not even XML openpyxl could read: only the scan for the names ran.
+    path = tmp_path / "plain.xlsx"
+    with zipfile.ZipFile(sheets_workbook(tmp_path / "base.xlsx", {"Calc": {"A1": "=SUM(B1:B3)"}})) as base, \
+            zipfile.ZipFile(path, "w") as out:
+        for info in base.infolist():
+            data = b"<not-xml" if info.filename.startswith("xl/worksheets/") else base.read(info)
+            out.writestr(info, data)
+    assert workbook_xcalls(path) == []
+
+
+def test_the_scan_finds_a_name_across_chunks_and_in_any_case(tmp_path, monkeypatch):
+    monkeypatch.setattr(xcalls, "SCAN_CHUNK", 7)  # every marker straddles chunks
+    path = sheets_workbook(tmp_path / "lower.xlsx", {"Calc": {"A1": '=cs.spark_xcall("a/b", B1)'}})
+    assert [c.reference for c in workbook_xcalls(path)] == ["a/b"]
+
+
+def test_a_workbook_that_is_a_zip_bomb_is_refused_before_it_is_expanded(tmp_path):
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bomb:
+        bomb.writestr("xl/worksheets/sheet1.xml", b"\0" * (200 * 1024 * 1024))
+    with pytest.raises(ValueError, match="zip bomb"):
+        workbook_xcalls(path)
 
 
 # --- in the catalog -------------------------------------------------------------------------

@@ -65,10 +65,11 @@ from exports.packages.reader.versions import MAX_VERSION_JSON_BYTES, check_versi
 from exports.packages.reader.zip_safety import (
     MAX_COMPRESSION_RATIO,
     MAX_ENTRIES,
+    PackageMembers,
     check_bombs,
     check_entries,
-    open_zip,
     open_member,
+    open_zip,
 )
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "Package",
     "PackageFile",
     "PackageVersion",
+    "PackageMembers",
     "open_member",
     "read_package",
 ]
@@ -88,21 +90,27 @@ __all__ = [
 # defines it (zip_safety, contents or versions), so patch it there.
 
 
-def read_package(path: str | os.PathLike, *, max_uncompressed_bytes: int) -> Package:
+def read_package(path: str | os.PathLike, *, max_uncompressed_bytes: int, hash_version_files: bool = True) -> Package:
     """Check the package at `path` completely and describe it; raise InvalidPackage if it is not importable.
 
-    Reads the whole file once (streaming, constant memory) and writes nothing.  An
-    OSError opening `path` is not the uploader's fault and propagates unchanged.
+    Reads the whole file once (streaming, constant memory) and writes nothing; the Package's
+    `sha256` is the file's, from that read.  An OSError opening `path` is not the uploader's
+    fault and propagates unchanged.
+    With `hash_version_files` False the versions' workbooks and Neuron packages are not hashed
+    (everything else is): for a reader that takes them through `open_member`, which does.
     """
     if not is_int(max_uncompressed_bytes) or max_uncompressed_bytes < 0:
         raise ValueError("max_uncompressed_bytes must be a non-negative int")
     with open(path, "rb") as fh, open_zip(fh) as zf:
         infos = zf.infolist()
         check_entries(infos)
-        check_bombs(fh, zf, infos, max_uncompressed_bytes)
+        data_offsets = check_bombs(fh, zf, infos, max_uncompressed_bytes)
         by_name = {info.filename: info for info in infos}
         manifest = read_manifest(zf, by_name)
-        files = check_files(manifest, by_name)
+        files = check_files(manifest, by_name, data_offsets)
         versions = check_versions(zf, manifest, files, by_name)
-        check_hashes(zf, files)
-    return Package(manifest=manifest, versions=versions)
+        if not hash_version_files:
+            deferred = {member.path for version in versions for member in (version.workbook, version.neuron)}
+            files = {path: listed for path, listed in files.items() if path not in deferred}
+        sha256 = check_hashes(fh, zf, files, whole_file=hash_version_files)
+    return Package(manifest=manifest, versions=versions, sha256=sha256)

@@ -98,7 +98,9 @@ def read_manifest(zf: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo]) -> d
     return manifest
 
 
-def check_files(manifest: dict, by_name: dict[str, zipfile.ZipInfo]) -> dict[str, PackageFile]:
+def check_files(
+    manifest: dict, by_name: dict[str, zipfile.ZipInfo], data_offsets: dict[str, int]
+) -> dict[str, PackageFile]:
     """Step 6: manifest "files" and the ZIP entries match exactly."""
     rows = manifest.get("files")
     if not isinstance(rows, list):
@@ -150,18 +152,67 @@ def check_files(manifest: dict, by_name: dict[str, zipfile.ZipInfo]) -> dict[str
                 f"The package was modified: entry {show(path)} is {actual} bytes but the manifest "
                 f"lists {listed.size}. {UNCHANGED}"
             )
-    return {path: replace(listed, crc32=by_name[path].CRC) for path, listed in files.items()}
+    return {
+        path: replace(listed, crc32=by_name[path].CRC, data_offset=data_offsets[path],
+                      stored=by_name[path].compress_type == zipfile.ZIP_STORED)
+        for path, listed in files.items()
+    }
 
 
-def check_hashes(zf: zipfile.ZipFile, files: dict[str, PackageFile]) -> None:
-    """Step 8: stream every listed member and compare its SHA-256 with the manifest."""
+def check_hashes(fh, zf: zipfile.ZipFile, files: dict[str, PackageFile], *, whole_file: bool) -> str | None:
+    """Step 8: every listed member's SHA-256 against the manifest; with `whole_file`, answers the
+    file's own SHA-256, from the same read.
+
+    Members stored uncompressed (workbooks and Neuron packages: nearly all the bytes) are hashed
+    as the file is read once from start to end, with their CRC-32 against the ZIP's; the others
+    (manifest, version.json: small) through zipfile, which checks their CRC-32.
+    """
+    in_place = sorted((f for f in files.values() if f.stored and f.size), key=lambda f: f.data_offset)
     for listed in files.values():
-        digest = hashlib.sha256()
-        try:
-            with zf.open(listed.path) as stream:
-                while chunk := stream.read(CHUNK_SIZE):
-                    digest.update(chunk)
-        except (zipfile.BadZipFile, zlib.error, EOFError):
-            raise corrupt(listed.path) from None
-        if digest.hexdigest() != listed.sha256:
-            raise hash_mismatch(listed.path)
+        if not (listed.stored and listed.size):
+            _check_through_zipfile(zf, listed)
+    if not in_place and not whole_file:
+        return None
+    return _check_in_place(fh, in_place, whole_file)
+
+
+def _check_through_zipfile(zf: zipfile.ZipFile, listed: PackageFile) -> None:
+    digest = hashlib.sha256()
+    try:
+        with zf.open(listed.path) as stream:
+            while chunk := stream.read(CHUNK_SIZE):
+                digest.update(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError):
+        raise corrupt(listed.path) from None
+    if digest.hexdigest() != listed.sha256:
+        raise hash_mismatch(listed.path)
+
+
+def _check_in_place(fh, members: list[PackageFile], whole_file: bool) -> str | None:
+    """One read of the file, start to end: each member's SHA-256 and CRC-32 as its bytes go by,
+    and the file's SHA-256. Members do not overlap (zip_safety.check_bombs)."""
+    whole = hashlib.sha256()
+    pending = iter(members)
+    member = next(pending, None)
+    digest, crc, position = hashlib.sha256(), 0, 0
+    fh.seek(0)
+    while (whole_file or member is not None) and (chunk := fh.read(CHUNK_SIZE)):
+        if whole_file:
+            whole.update(chunk)
+        end = position + len(chunk)
+        while member is not None and member.data_offset < end:
+            member_end = member.data_offset + member.size
+            part = memoryview(chunk)[max(member.data_offset, position) - position:min(member_end, end) - position]
+            digest.update(part)
+            crc = zlib.crc32(part, crc)
+            if member_end > end:
+                break  # it goes on in the next chunk
+            if crc != member.crc32:  # as zipfile would find it: damaged, not altered
+                raise corrupt(member.path)
+            if digest.hexdigest() != member.sha256:
+                raise hash_mismatch(member.path)
+            member, digest, crc = next(pending, None), hashlib.sha256(), 0
+        position = end
+    if member is not None:
+        raise corrupt(member.path)
+    return whole.hexdigest() if whole_file else None

@@ -26,6 +26,8 @@ class PackageFile:
     size: int
     sha256: str
     crc32: int | None = None  # the ZIP's, which reading the member whole checks
+    data_offset: int | None = None  # where its bytes start in the file
+    stored: bool = False  # uncompressed in the ZIP: its bytes lie in the file as they are
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Package:
 
     manifest: dict
     versions: list[PackageVersion]
+    sha256: str | None = None  # of the whole file, when every member was hashed
 
 
 # --------------------------------------------------------------------------- helpers

@@ -178,8 +178,9 @@ def check_entries(infos: list[zipfile.ZipInfo]) -> None:
 
 def check_bombs(
     fh: BinaryIO, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], max_uncompressed_bytes: int
-) -> None:
-    """Step 4: zip-bomb checks on the central directory and local headers, nothing decompressed."""
+) -> dict[str, int]:
+    """Step 4: zip-bomb checks on the central directory and local headers, nothing decompressed.
+    Answers where each entry's data starts in the file."""
     total = sum(info.file_size for info in infos)
     if total > max_uncompressed_bytes:
         largest = max(infos, key=lambda info: info.file_size)
@@ -200,8 +201,15 @@ def check_bombs(
                 f"{info.file_size} bytes (ratio {ratio}, at most {MAX_COMPRESSION_RATIO}:1 is allowed). "
                 f"{UNCHANGED}"
             )
-    # Overlapping entries ("quoted overlap", CVE-2024-0450): each member's local header and
-    # data must end before the next member's local header (or the central directory) starts.
+    return _data_offsets(fh, zf, infos)
+
+
+def _data_offsets(fh: BinaryIO, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> dict[str, int]:
+    """Where each entry's data starts, from its local header; no entry may overlap the next.
+
+    Overlapping entries ("quoted overlap", CVE-2024-0450): each member's local header and
+    data must end before the next member's local header (or the central directory) starts.
+    """
     ordered = sorted(infos, key=lambda info: info.header_offset)
     start_dir = getattr(zf, "start_dir", None)
     # A package starts with its first entry. Anything before it means zipfile found the
@@ -212,6 +220,7 @@ def check_bombs(
             "The package is truncated or corrupt: it does not start with its first entry "
             f"(the upload may have been cut off). {EXPORT_AGAIN}"
         )
+    data_offsets = {}
     for index, info in enumerate(ordered):
         fh.seek(info.header_offset)
         header = fh.read(_LOCAL_HEADER.size)
@@ -222,7 +231,8 @@ def check_bombs(
             )
         fields = _LOCAL_HEADER.unpack(header)
         name_len, extra_len = fields[10], fields[11]
-        end = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len + info.compress_size
+        data_offsets[info.filename] = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+        end = data_offsets[info.filename] + info.compress_size
         if index + 1 < len(ordered):
             limit, limit_what = (
                 ordered[index + 1].header_offset,
@@ -236,17 +246,19 @@ def check_bombs(
                 f"entries are a known zip-bomb technique). {UNCHANGED}"
             )
     fh.seek(0)
+    return data_offsets
 
 
 # --------------------------------------------------------------------------- member streams
 
 
 class _MemberStream:
-    """A read-only stream of one member that owns its ZipFile and checks size and SHA-256 at the end."""
+    """A read-only stream of one member that checks its size and SHA-256 (or, told not to, its
+    size and, through zipfile, its CRC-32) at the end; it closes `zf` if it owns one."""
 
-    def __init__(self, zf: zipfile.ZipFile, stream, member: PackageFile):
+    def __init__(self, zf: zipfile.ZipFile | None, stream, member: PackageFile, check_sha256: bool = True):
         self._zf, self._stream, self._member = zf, stream, member
-        self._digest, self._read = hashlib.sha256(), 0
+        self._digest, self._read = (hashlib.sha256() if check_sha256 else None), 0
         self._verified = False
         self.name = member.path
         self.size = member.size
@@ -268,14 +280,17 @@ class _MemberStream:
             data = self._stream.read(size)
         except (zipfile.BadZipFile, zlib.error, EOFError):
             raise corrupt(self._member.path) from None
-        self._digest.update(data)
+        if self._digest is not None:
+            self._digest.update(data)
         self._read += len(data)
         if (not data or self._read >= self._member.size) and not self._verified:
             self._verify()
         return data
 
     def _verify(self) -> None:
-        if self._read != self._member.size or self._digest.hexdigest() != self._member.sha256:
+        if self._read != self._member.size or (
+            self._digest is not None and self._digest.hexdigest() != self._member.sha256
+        ):
             raise hash_mismatch(self._member.path)
         self._verified = True
 
@@ -286,7 +301,8 @@ class _MemberStream:
         try:
             self._stream.close()
         finally:
-            self._zf.close()
+            if self._zf is not None:
+                self._zf.close()
 
     def __enter__(self) -> Self:
         return self
@@ -308,19 +324,43 @@ def open_member(path: str | os.PathLike, member: PackageFile) -> BinaryIO:
     """
     zf = zipfile.ZipFile(path)
     try:
+        return _MemberStream(zf, _open_checked(zf, member), member)
+    except BaseException:
+        zf.close()
+        raise
+
+
+class PackageMembers:
+    """The members of a package `read_package` accepted, read one after another through one
+    open ZIP: its directory is parsed once, not once per member."""
+
+    def __init__(self, path: str | os.PathLike):
+        self._zf = zipfile.ZipFile(path)
+
+    def open(self, member: PackageFile, *, check_sha256: bool = True) -> BinaryIO:
+        """As `open_member`; with `check_sha256` False, the bytes are checked by size and by
+        the CRC-32 zipfile computes anyway (for members whose SHA-256 was checked before)."""
+        return _MemberStream(None, _open_checked(self._zf, member), member, check_sha256)
+
+    def close(self) -> None:
+        self._zf.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _open_checked(zf: zipfile.ZipFile, member: PackageFile):
+    try:
         info = zf.getinfo(member.path)
         if info.file_size != member.size:
             raise hash_mismatch(member.path)
-        stream = zf.open(info)
+        return zf.open(info)
     except KeyError:
-        zf.close()
         raise InvalidPackage(
             f"The package is incomplete: the ZIP has no entry {show(member.path)}. {UNCHANGED}"
         ) from None
     except (zipfile.BadZipFile, zlib.error, EOFError):
-        zf.close()
         raise corrupt(member.path) from None
-    except BaseException:
-        zf.close()
-        raise
-    return _MemberStream(zf, stream, member)
