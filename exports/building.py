@@ -12,6 +12,7 @@ from exports.packages.format import NEURON_ENTRY_NAME
 from exports.packages.writer import write_package
 from exports.packages.reuse import content_key, reusable_package
 from exports.lifecycle import job_close
+from sparkexport.job_progress import ProgressReporter
 from sparkexport.storage import publish_local_file
 from tenants.models import ServiceVersion
 
@@ -48,13 +49,13 @@ def work_file(job_id) -> Path:
     return work_dir / f"{job_id}.zip.partial"
 
 
-def export_job_package(job: ExportJob, on_entry=None) -> bool:
+def export_job_package(job: ExportJob, on_progress=None) -> bool:
     """Write the job's package, store it and close the job; False if it was cancelled meanwhile.
 
     An identical package that is still stored is reused instead of written again. A new one
     is built in a work file and only handed to storage once complete, so no partial package
-    is ever visible; the work file is removed whatever happens. `on_entry` is called with
-    each entry written (for progress reports).
+    is ever visible; the work file is removed whatever happens. Its progress is published as
+    it goes (sparkexport/job_progress.py), and `on_progress` called with it (a command's bar).
     """
     tenant = job.tenant
     versions = list(job.versions.select_related("service__folder"))
@@ -68,11 +69,12 @@ def export_job_package(job: ExportJob, on_entry=None) -> bool:
     )
     key = content_key(entries)
     started = time.monotonic()
+    progress = ProgressReporter(job.pk, entries_total=len(entries), bytes_total=sum(e.size for e in entries),
+                                listener=on_progress)
     earlier = reusable_package(tenant.pk, key)
     if earlier is not None:
-        for entry in entries if on_entry else ():
-            on_entry(entry)
-        return _close(job, earlier.package.name, earlier.file_size, earlier.file_hash, started, key)
+        progress.advance(entries=len(entries), bytes_=progress.progress.bytes_total)
+        return _close(job, earlier.package.name, earlier.file_size, earlier.file_hash, started, key, progress)
     deadline = job.started_at + timedelta(seconds=tenant.job_timeout_seconds)
     partial = work_file(job.pk)
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -83,13 +85,14 @@ def export_job_package(job: ExportJob, on_entry=None) -> bool:
                 out,
                 should_stop=StopCheck(job.pk, deadline),
                 max_size=tenant.max_package_bytes,
-                on_entry=on_entry,
+                on_entry=lambda entry: progress.advance(entries=1),
+                on_bytes=lambda size: progress.advance(bytes_=size),
             )
         storage = package_storage()
         stored_name = publish_local_file(storage, str(partial), package_name(job))
     finally:
         partial.unlink(missing_ok=True)
-    if _close(job, stored_name, result.size, result.sha256, started, key):
+    if _close(job, stored_name, result.size, result.sha256, started, key, progress):
         _record_crc32(versions, result.crc32)
         return True
     storage.delete(stored_name)
@@ -111,9 +114,10 @@ def _record_crc32(versions, crc32: dict[str, int]) -> None:
             ServiceVersion.objects.filter(pk=version.pk).update(**known)
 
 
-def _close(job: ExportJob, package: str, size: int, sha256: str, started: float, key: str) -> bool:
+def _close(job: ExportJob, package: str, size: int, sha256: str, started: float, key: str,
+           progress: ProgressReporter) -> bool:
     """in_progress → closed with its package; False if the job was cancelled meanwhile."""
     return job_close(
         ExportJob, job.pk, package=package, file_size=size, file_hash=sha256,
-        zip_process_time_ms=int((time.monotonic() - started) * 1000), content_key=key,
+        zip_process_time_ms=int((time.monotonic() - started) * 1000), content_key=key, progress=progress.finished(),
     )

@@ -39,7 +39,7 @@ def _job_entry_point(run):
 
 
 @_job_entry_point
-def run_export_job(job_id: str, on_entry=None) -> None:
+def run_export_job(job_id: str, on_progress=None) -> None:
     """Package one export job; the row always ends in a terminal state, with the reason."""
     job = job_start(ExportJob, job_id)
     if job is None:
@@ -47,7 +47,7 @@ def run_export_job(job_id: str, on_entry=None) -> None:
         return
     timeout = job.tenant.job_timeout_seconds
     try:
-        export_job_package(job, on_entry=on_entry)
+        export_job_package(job, on_progress=on_progress)
     except PackagingStopped as stop:
         if stop.reason == "timeout":
             job_time_out(ExportJob, job.pk, timeout)
@@ -73,14 +73,14 @@ def run_export_job(job_id: str, on_entry=None) -> None:
 
 
 @_job_entry_point
-def run_import_job(job_id: str) -> None:
+def run_import_job(job_id: str, on_progress=None) -> None:
     """Apply one import job all or nothing; the row always ends in a terminal state."""
     job = job_start(ImportJob, job_id)
     if job is None:
         logger.info("import %s is no longer waiting; skipped", job_id)
         return
     try:
-        import_job_run(job)
+        import_job_run(job, on_progress)
     except STORAGE_ERRORS as exc:
         job_fail(ImportJob, job.pk, "STORAGE_ERROR", f"Reading or writing storage failed ({exc}); nothing was imported.")
     except Exception as exc:

@@ -10,12 +10,14 @@ the job's log line and metrics (exports/observability.py).
 import hashlib
 import json
 
+from django.db import transaction
 from django.utils import timezone
 
 from exports.audit import audit_record
-from exports.models import ACTIVE_STATES, AuditAction, BackgroundJob, JobStatus
+from exports.models import ACTIVE_STATES, TERMINAL_STATES, AuditAction, BackgroundJob, JobStatus
 from exports.observability import job_created_observe, job_moved_observe
 from sparkexport import queue
+from sparkexport.job_progress import forget_progress, live_progress
 from sparkexport.errors import Conflict, JobLimitReached, Unprocessable
 from sparkexport.logs import log_context_bind
 
@@ -103,12 +105,18 @@ def job_enqueue(job: BackgroundJob, run, on_failure) -> None:
 
 def job_transition(model, job_id, from_states, **changes) -> bool:
     """Move a job to new values only if it is still in one of `from_states`; a new status is
-    logged and counted once it commits."""
+    logged and counted once it commits. A job that ends keeps the progress it had published
+    (sparkexport/job_progress.py), unless the change says what it is."""
+    ends = changes.get("status") in TERMINAL_STATES
+    if ends and "progress" not in changes:
+        changes["progress"] = live_progress(job_id)
     moved = bool(
         model.objects.filter(pk=job_id, status__in=from_states).update(updated_at=timezone.now(), **changes)
     )
     if moved and "status" in changes:
         job_moved_observe(model, job_id, changes)
+    if moved and ends:
+        transaction.on_commit(lambda: forget_progress(job_id))
     return moved
 
 

@@ -112,6 +112,9 @@ class BackgroundJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
     errors = models.JSONField(null=True, blank=True)
+    # Entries and bytes done, of totals known when it started (sparkexport/job_progress.py):
+    # recorded when the job ends; while it runs, polls read what its worker publishes.
+    progress = models.JSONField(null=True, blank=True)
     # A retried request with the same Idempotency-Key and body gets this job back.
     idempotency_key = models.CharField(max_length=200, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)

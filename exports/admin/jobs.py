@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.html import format_html
 
 from exports import dashboard
+from exports.admin.progress import JobProgress
 from exports.models import AuditEvent, ExportJob, ImportJob, JobStatus
 from tenants.references import parse_uuid
 from sparkexport.errors import ApplicationError
@@ -26,7 +27,7 @@ STATUS_COLOURS = {
 
 # The first fieldset of every job detail page: which job, whose, from where.
 JOB_IDENTITY = (None, {"fields": ("id", "tenant", "status_badge", "created_by", "source", "correlation")})
-JOB_TIMING = ("created_at", "started_at", "finished_at", "process_time")
+JOB_TIMING = ("created_at", "started_at", "finished_at", "process_time", "progress_bar")
 ERROR_COLUMNS = (("code", "code"), ("message", "message"), ("details", "details"))
 
 
@@ -45,7 +46,7 @@ def admin_caller(request, job: ExportJob | ImportJob) -> Caller:
     )
 
 
-class JobColumns:
+class JobColumns(JobProgress):
     """Columns, search, list settings and detail fields shared by the export and import jobs."""
 
     list_select_related = ("tenant",)
@@ -65,13 +66,17 @@ class JobColumns:
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, job):
+        """The status in words; under it, for a job in progress, its progress bar."""
         colour = STATUS_COLOURS.get(job.status, STATUS_COLOURS[dashboard.ACTIVE])
-        return format_html(
+        badge = format_html(
             '<span class="job-status" title="{}" style="color:{};font-weight:bold">{}</span>',
             job.status,  # the API's name of the status
             colour,
             status_words(job.status),
         )
+        if job.status != JobStatus.IN_PROGRESS:
+            return badge
+        return format_html("{}<br>{}", badge, self.progress_cell(job))
 
     @admin.display(description="process time")
     def process_time(self, job):

@@ -11,6 +11,7 @@ from exports.api.error_codes import ErrorItemSerializer, job_errors_description
 from exports.downloads import download_path
 from exports.models import FileFilter, JobStatus, VersionFilter
 from exports.packages.contents import service_rows, service_version_rows
+from sparkexport.job_progress import progress_figures
 
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-. ()]{1,96}\.zip$")
 MAX_REFERENCES = 10_000
@@ -155,6 +156,13 @@ def download_url(request, tenant_slug: str, job_id, file_name: str) -> str:
     return request.build_absolute_uri(download_path(tenant_slug, job_id, file_name, request.caller.credential_id))
 
 
+class ProgressSerializer(serializers.Serializer):
+    entries_done = serializers.IntegerField(help_text="Entries (export: ZIP members; import: files stored) done.")
+    entries_total = serializers.IntegerField(allow_null=True, help_text="Known when the job starts; null before.")
+    bytes_done = serializers.IntegerField(help_text="Bytes of those entries done.")
+    bytes_total = serializers.IntegerField(allow_null=True, help_text="Known when the job starts; null before.")
+
+
 class JobStatusSerializer(serializers.Serializer):
     """What the export and import status documents share; `kind` names which one."""
 
@@ -167,9 +175,16 @@ class JobStatusSerializer(serializers.Serializer):
     process_time = serializers.IntegerField(source="process_time_ms", help_text="Milliseconds.")
     source_system = serializers.CharField(allow_null=True)
     correlation_id = serializers.CharField(allow_null=True)
+    progress = serializers.SerializerMethodField(
+        help_text="How far the job got, updated a few times a second while it runs; done equals total once `closed`."
+    )
 
     def get_object(self, job) -> str:
         return self.kind
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, job) -> dict:
+        return progress_figures(job.pk, active=job.is_active, recorded=job.progress)
 
     def get_response_timestamp(self, job) -> str:
         return iso_utc(timezone.now())

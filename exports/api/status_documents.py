@@ -20,6 +20,7 @@ from exports.snapshot_scopes import job_scope, tenant_jobs_scope
 from exports.models import ExportJob, elapsed_ms, job_visible_to, visibility
 from exports.selectors import RECENT_WINDOW, export_job_get, tenant_jobs_status
 from sparkexport import snapshots
+from sparkexport.job_progress import progress_figures
 from tenants.api.snapshot_reads import request_snapshot_put, request_tokens, request_tokens_start
 from tenants.snapshot_scopes import CATALOG_SCOPE, tenant_scope
 
@@ -94,6 +95,7 @@ class JobStatusSnapshot:
         document = {**self.document, "response_timestamp": iso_utc(now)}
         if self.is_active:
             document["process_time"] = elapsed_ms(self.created_at, now)
+            document["progress"] = progress_figures(document["id"], active=True, recorded=self.document["progress"])
         outputs = self.document["outputs"]
         if outputs["files"]:
             files = [{**item, "file": self.link(request, document["id"])} for item in outputs["files"]]

@@ -16,6 +16,7 @@ from exports.lifecycle import job_close, job_fail
 from exports.models import ImportJob, package_storage
 from exports.packages.reader import PackageMembers
 from sparkexport.errors import ApplicationError
+from sparkexport.job_progress import ProgressReporter
 from sparkexport.storage import local_path
 from tenants.catalog_xcalls import versions_xcalls_record
 from tenants.models import Service, ServiceVersion
@@ -28,11 +29,13 @@ class ImportCancelled(Exception):
     """The job was cancelled while it was being applied; everything was rolled back."""
 
 
-def import_job_apply(job: ImportJob) -> dict:
+def import_job_apply(job: ImportJob, on_progress=None) -> dict:
     """Write the planned services and versions and close the job, in one transaction.
 
     On failure nothing stays: files are stored before the transaction commits and deleted
-    if it does not; files of replaced versions are deleted only after it commits.
+    if it does not; files of replaced versions are deleted only after it commits. Progress
+    (the files stored, sparkexport/job_progress.py) is published as it goes, outside the
+    transaction, and `on_progress` called with it (a command's bar).
     """
     storage = package_storage()
     saved: list[str] = []
@@ -45,13 +48,14 @@ def import_job_apply(job: ImportJob) -> dict:
                     tenant=job.tenant, package=package, package_path=path, package_sha256=job.upload_sha256,
                     **plan_options_of(job),
                 )
-                writing = _Writing(job, checked, members, saved)
+                writing = _Writing(job, checked, members, saved, _progress_of(job, checked, on_progress))
                 replaced_files = []
                 for item in checked.plan:
                     replaced_files += writing.service(item)
                 # Closing the job in the same transaction serialises it with a cancel: a
                 # cancel that came first makes this update match nothing, and all is undone.
-                if not job_close(ImportJob, job.pk, outputs=checked.outputs, warnings=checked.warnings):
+                if not job_close(ImportJob, job.pk, outputs=checked.outputs, warnings=checked.warnings,
+                                 progress=writing.progress.finished()):
                     raise ImportCancelled(job.pk)
                 transaction.on_commit(lambda: [default_storage.delete(name) for name in replaced_files])
         except BaseException:
@@ -69,6 +73,7 @@ class _Writing:
     checked: CheckedImport
     members: PackageMembers
     saved: list[str]
+    progress: ProgressReporter
 
     def service(self, item: PlannedService) -> list[str]:
         """Write one planned service; answers the stored files of the versions it replaced."""
@@ -93,7 +98,7 @@ class _Writing:
         """Its row (unsaved) with its lineage, and its files stored."""
         lineage = self.checked.lineage.version_fields(job_id=self.job.pk, source_version_id=planned.source.version_id)
         version = _new_version(service, planned, self.job.created_by, lineage)
-        _store_files(version, planned, self.members, self.saved)
+        _store_files(version, planned, self.members, self.saved, self.progress)
         return version
 
 
@@ -132,21 +137,31 @@ class _MemberFile(File):
     DEFAULT_CHUNK_SIZE = 1 << 20
 
 
-def _store_files(version: ServiceVersion, planned: PlannedVersion, members: PackageMembers, saved: list[str]) -> None:
+def _progress_of(job: ImportJob, checked: CheckedImport, on_progress) -> ProgressReporter:
+    """The entries of an import are the files it stores: two per version it writes."""
+    files = [member for item in checked.plan for planned in item.versions if planned.written
+             for member in (planned.source.workbook, planned.source.neuron)]
+    return ProgressReporter(job.pk, entries_total=len(files), bytes_total=sum(f.size for f in files),
+                            listener=on_progress)
+
+
+def _store_files(version: ServiceVersion, planned: PlannedVersion, members: PackageMembers, saved: list[str],
+                 progress: ProgressReporter) -> None:
     source = planned.source
     for field, member, name in (
         (version.workbook, source.workbook, version.workbook_name),
         (version.neuron, source.neuron, "neuron.zip"),
     ):
-        with members.open(member, check_sha256=False) as stream:
+        with members.open(member, check_sha256=False, on_read=lambda size: progress.advance(bytes_=size)) as stream:
             field.save(name, _MemberFile(stream, name=name), save=False)
         saved.append(field.name)
+        progress.advance(entries=1)
 
 
-def import_job_run(job: ImportJob) -> None:
+def import_job_run(job: ImportJob, on_progress=None) -> None:
     """Apply a started job; failures end it `failed` with why (nothing imported)."""
     try:
-        import_job_apply(job)
+        import_job_apply(job, on_progress)
     except ImportCancelled:
         logger.info("import %s was cancelled while it ran; rolled back", job.pk)
     except ApplicationError as exc:

@@ -75,12 +75,6 @@ def estimated_package_size(versions, file_filter: str) -> int:
     return total
 
 
-def entries_count(version_count: int, file_filter: str) -> int:
-    """How many entries a package of `version_count` versions holds, manifest included."""
-    per_version = 3 if file_filter == FileFilter.MIGRATE else 2
-    return 1 + version_count * per_version
-
-
 def _version_metadata(version, file_filter: str) -> dict:
     service = version.service
     metadata = {

@@ -177,10 +177,12 @@ def write_package(
     compresslevel: int = 6,
     chunk_size: int = 1 << 20,
     on_entry: Callable[[Entry], None] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> PackageResult:
     """Stream entries, in the given order, into a deterministic ZIP on out and return its size and SHA-256.
 
-    on_entry is called after each entry is written (for progress reports).
+    For progress reports, on_entry is called after each entry is written, and on_bytes with
+    the size of each chunk of an entry's bytes as it is copied.
     """
     entries = list(entries)
     _validate(entries)
@@ -199,7 +201,7 @@ def write_package(
                 info = _zipinfo(entry, compresslevel)
                 with entry.open() as src, zf.open(info, "w") as dst:
                     try:
-                        _copy_member(entry, src, dst, chunk_size, check_stop)
+                        _copy_member(entry, src, dst, chunk_size, check_stop, on_bytes)
                     except BaseException:
                         # Abandon before the member's close() writes its trailer.
                         sink.abandon()
@@ -215,7 +217,10 @@ def write_package(
     return PackageResult(size=sink.size, sha256=sink.hexdigest(), entries=len(entries), crc32=crc32)
 
 
-def _copy_member(entry: Entry, src: BinaryIO, dst: BinaryIO, chunk_size: int, check_stop: Callable[[], None]) -> None:
+def _copy_member(
+    entry: Entry, src: BinaryIO, dst: BinaryIO, chunk_size: int, check_stop: Callable[[], None],
+    on_bytes: Callable[[int], None] | None,
+) -> None:
     digest = hashlib.sha256() if entry.sha256 is not None and entry.crc32 is None else None
     read = 0
     last_check = _clock()
@@ -229,6 +234,8 @@ def _copy_member(entry: Entry, src: BinaryIO, dst: BinaryIO, chunk_size: int, ch
         if digest is not None:
             digest.update(chunk)
         dst.write(chunk)
+        if on_bytes is not None:
+            on_bytes(len(chunk))
         if _clock() - last_check >= STOP_CHECK_INTERVAL:
             check_stop()
             last_check = _clock()

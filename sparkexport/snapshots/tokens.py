@@ -27,6 +27,8 @@ from django.db import transaction
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from sparkexport.redis_client import redis_client
+
 logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "sparkexport:snapshot-token:"
@@ -81,18 +83,10 @@ class Breaker:
 
 read_breaker = Breaker("snapshot reads")
 write_breaker = Breaker("token replacements")
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
 
 
 def _redis() -> redis.Redis:
-    url = settings.REDIS_URL
-    with _clients_lock:
-        if url not in _clients:
-            _clients[url] = redis.Redis.from_url(
-                url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
-            )
-        return _clients[url]
+    return redis_client(REDIS_TIMEOUT_SECONDS)
 
 
 INSTANCE_INFO = (("INFO", "server"), ("INFO", "replication"))
@@ -305,9 +299,6 @@ def _after_fork_in_child() -> None:
     """A forked child (gunicorn worker, RQ work horse) starts with fresh locks: one held by
     another thread of the parent at the fork would never be released. Its mirror connection
     is the parent's, so it is dropped; the retry thread did not survive the fork."""
-    global _clients_lock
-    _clients_lock = threading.Lock()
-    _clients.clear()
     _mirror._lock = threading.Lock()
     _mirror._connection = _mirror._owner = None
     _mirror._known.clear()

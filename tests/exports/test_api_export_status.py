@@ -72,8 +72,10 @@ def test_status_document_has_exactly_the_contract_fields(api, catalog):
     for document in (response.json(), api.get(response.json()["status_url"]).json()):
         assert set(document) == {
             "object", "id", "response_timestamp", "status", "status_url", "process_time",
-            "outputs", "errors", "source_system", "correlation_id",
+            "outputs", "errors", "source_system", "correlation_id", "progress",
         }
+        # Not started yet: nothing done, and the totals are not known.
+        assert document["progress"] == {"entries_done": 0, "entries_total": None, "bytes_done": 0, "bytes_total": None}
         job_id = document["id"]
         assert uuid.UUID(job_id)
         assert document["object"] == "export"

@@ -4,11 +4,10 @@ from django.core.management.base import CommandError
 
 from exports.jobs import run_export_job
 from exports.models import FileFilter, JobStatus, VersionFilter, package_storage
-from exports.packages.contents import entries_count
 from exports.selectors import export_job_get
 from exports.services import export_job_create
 from tenants.callers import Caller
-from sparkexport.progress import ProgressBar
+from sparkexport.progress import JobProgressBar
 from sparkexport.storage import iter_stored_file
 from tenants.management.base import ServiceCommand
 
@@ -48,9 +47,8 @@ class Command(ServiceCommand):
         )
         reused = job.status == JobStatus.CLOSED  # an identical package was still stored
         if not reused:
-            total = entries_count(job.versions.count(), job.file_filter)
-            with ProgressBar(self.stderr, total, "entries packaged") as progress:
-                run_export_job(str(job.pk), on_entry=lambda entry: progress.advance())
+            with JobProgressBar(self.stderr, "packaged") as progress:
+                run_export_job(str(job.pk), on_progress=progress)
         job = export_job_get(caller, job.pk)
         if job.status != JobStatus.CLOSED:
             problem = (job.errors or [{"message": job.status}])[0]["message"]

@@ -5,6 +5,7 @@ from exports.jobs import run_import_job
 from exports.models import JobStatus, ServicesExisting, UpdateVersionType
 from exports.imports.services import import_job_create
 from exports.selectors import import_job_get
+from sparkexport.progress import JobProgressBar
 from tenants.callers import Caller
 from tenants.management.base import ServiceCommand
 
@@ -59,7 +60,8 @@ class Command(ServiceCommand):
                 enqueue=False,
             )
         if not job.dry_run:
-            run_import_job(str(job.pk))
+            with JobProgressBar(self.stderr, "imported") as progress:
+                run_import_job(str(job.pk), on_progress=progress)
         job = import_job_get(caller, job.pk)
         if job.status != JobStatus.CLOSED:
             raise CommandError(f"Import {job.pk} ended '{job.status}': {job.errors[0]['message']}")

@@ -256,8 +256,9 @@ class _MemberStream:
     """A read-only stream of one member that checks its size and SHA-256 (or, told not to, its
     size and, through zipfile, its CRC-32) at the end; it closes `zf` if it owns one."""
 
-    def __init__(self, zf: zipfile.ZipFile | None, stream, member: PackageFile, check_sha256: bool = True):
-        self._zf, self._stream, self._member = zf, stream, member
+    def __init__(self, zf: zipfile.ZipFile | None, stream, member: PackageFile, check_sha256: bool = True,
+                 on_read=None):
+        self._zf, self._stream, self._member, self._on_read = zf, stream, member, on_read
         self._digest, self._read = (hashlib.sha256() if check_sha256 else None), 0
         self._verified = False
         self.name = member.path
@@ -283,6 +284,8 @@ class _MemberStream:
         if self._digest is not None:
             self._digest.update(data)
         self._read += len(data)
+        if self._on_read is not None:
+            self._on_read(len(data))
         if (not data or self._read >= self._member.size) and not self._verified:
             self._verify()
         return data
@@ -337,10 +340,11 @@ class PackageMembers:
     def __init__(self, path: str | os.PathLike):
         self._zf = zipfile.ZipFile(path)
 
-    def open(self, member: PackageFile, *, check_sha256: bool = True) -> BinaryIO:
+    def open(self, member: PackageFile, *, check_sha256: bool = True, on_read=None) -> BinaryIO:
         """As `open_member`; with `check_sha256` False, the bytes are checked by size and by
-        the CRC-32 zipfile computes anyway (for members whose SHA-256 was checked before)."""
-        return _MemberStream(None, _open_checked(self._zf, member), member, check_sha256)
+        the CRC-32 zipfile computes anyway (for members whose SHA-256 was checked before).
+        `on_read` is called with the size of every chunk read (for progress reports)."""
+        return _MemberStream(None, _open_checked(self._zf, member), member, check_sha256, on_read)
 
     def close(self) -> None:
         self._zf.close()
