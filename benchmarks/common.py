@@ -6,6 +6,11 @@ API (small on purpose):
                                              MEDIA_ROOT, sets the environment, django.setup(),
                                              migrates; yields the temp dir; drops both at the end.
     child_env()                              the environment a subprocess needs to join them.
+    existing_django(db_name, media_root, **env)  Django set up on a database that exists (kept as is),
+                                             `env` overriding variables (REDIS_URL=...).
+    private_redis()                          context manager: a redis-server of its own on a free
+                                             port; yields its URL; stops it and closes Django's
+                                             connections at the end.
     create_corpus(tenant_slug, versions, *, folder="bench", distinct_neurons=None) -> Corpus
     machine() -> dict                        nproc, CPU model, Python, zlib.
     median(values), fmt_row(...)             reporting.
@@ -95,6 +100,44 @@ def scratch_django(db_name: str, *, keep: bool = False):
         if not keep:
             _admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def existing_django(db_name: str, media_root: Path, **env: str) -> None:
+    """Django set up on an existing database (not migrated, not dropped) and MEDIA_ROOT."""
+    media_root.mkdir(parents=True, exist_ok=True)
+    (media_root.parent / "data").mkdir(exist_ok=True)
+    _current_env.update({**_env(db_name, media_root), **env})
+    os.environ.update(_current_env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+@contextmanager
+def private_redis():
+    """A redis-server of this benchmark's own (no persistence), its URL yielded; at the end
+    Django's database connections are closed and the server stopped."""
+    import subprocess
+
+    from load_test import free_port
+
+    work = Path(tempfile.mkdtemp(prefix="sparkexport-redis-"))
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(work)], stdout=subprocess.DEVNULL)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # pragma: no cover
+            pass
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def compressible_bytes(size: int, rng: random.Random) -> bytes:

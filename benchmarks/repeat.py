@@ -31,7 +31,7 @@ def main() -> int:
     print(f"machine: {info['nproc']} CPU, {info['cpu']}, Python {info['python']}")
     with scratch_django(DB_NAME):
         from exports.jobs import run_export_job
-        from exports.maintenance import export_package_delete
+        from exports.purge import export_package_delete
         from exports.models import ExportJob, JobStatus
         from exports.services import export_job_create
         from tenants.callers import Caller

@@ -1,4 +1,5 @@
-"""Operator services: end jobs no worker will finish, purge old packages, verify stored ones.
+"""Operator services: end jobs no worker will finish, verify stored packages (the purge of old
+ones is exports/purge.py).
 
 Each takes `apply`: without it, it reports what it would do and changes nothing.
 """
@@ -20,7 +21,6 @@ from rq.job import Job, JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
 from exports.building import work_file
-from exports.imports.services import import_job_discard_upload
 from exports.lifecycle import job_fail, job_time_out
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
 from tenants.references import parse_uuid
@@ -141,54 +141,6 @@ def reap_exports_job() -> int:
         return len(exports_reap(apply=True))
     except RedisError:
         return 0
-
-
-def export_package_delete(job: ExportJob) -> int:
-    """Mark a job's package expired and delete the file unless a repeat export shares it;
-    answers the bytes freed."""
-    if not job.package:
-        return 0
-    name = job.package.name
-    ExportJob.objects.filter(pk=job.pk).update(package="", package_expired_at=timezone.now())
-    if ExportJob.objects.filter(package=name).exists():
-        return 0
-    package_storage().delete(name)
-    return job.file_size or 0
-
-
-def _finished_before(model, cutoff):
-    return model.objects.exclude(status__in=ACTIVE_STATES).filter(finished_at__lt=cutoff)
-
-
-def exports_purge(
-    *, older_than: timedelta, apply: bool, delete_rows: bool = False, now=None, progress=None
-) -> dict:
-    """Delete export packages and import uploads (and, with delete_rows, job rows) past retention.
-
-    `progress` is called once per file deleted.
-    """
-    cutoff = (now or timezone.now()) - older_than
-    packages = list(_finished_before(ExportJob, cutoff).exclude(package=""))
-    uploads = list(_finished_before(ImportJob, cutoff).exclude(upload=""))
-    report = {
-        "packages": len(packages),
-        "uploads": len(uploads),
-        "bytes": sum(job.file_size or 0 for job in packages) + sum(job.upload_size for job in uploads),
-        "rows": 0,
-    }
-    if delete_rows:
-        report["rows"] = sum(_finished_before(model, cutoff).count() for model in (ExportJob, ImportJob))
-    if apply:
-        for job in packages:
-            export_package_delete(job)
-            progress and progress()
-        for job in uploads:
-            import_job_discard_upload(job)
-            progress and progress()
-        if delete_rows:
-            for model in (ExportJob, ImportJob):
-                _finished_before(model, cutoff).delete()
-    return report
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from datetime import timedelta
 
+from django.db import connections
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
@@ -278,3 +279,32 @@ def tenant_jobs_status(model, caller) -> dict:
             "status": {f"{kind}_api_jobs_in_progress": tenant_in_progress},
         },
     }
+
+
+def job_creators(model, tenant_ids) -> list[str]:
+    """Every `created_by` of a kind's jobs in these tenants (all tenants for None), sorted.
+
+    A loose index scan of (tenant, created_by): per tenant, each creator is one index probe for
+    the next name up, so the cost follows the number of creators, not of jobs (SELECT DISTINCT
+    would read every job).
+    """
+    if tenant_ids is not None and not tenant_ids:
+        return []
+    params = sorted(tenant_ids) if tenant_ids is not None else []
+    where = f"WHERE t.id IN ({', '.join(['%s'] * len(params))})" if params else ""
+    quote = connections[model.objects.db].ops.quote_name
+    jobs, tenants = quote(model._meta.db_table), quote(Tenant._meta.db_table)
+    sql = f"""
+        WITH RECURSIVE creators (tenant_id, created_by) AS (
+            SELECT t.id, (SELECT j.created_by FROM {jobs} j WHERE j.tenant_id = t.id ORDER BY j.created_by LIMIT 1)
+            FROM {tenants} t {where}
+          UNION ALL
+            SELECT c.tenant_id, (SELECT j.created_by FROM {jobs} j WHERE j.tenant_id = c.tenant_id
+                                 AND j.created_by > c.created_by ORDER BY j.created_by LIMIT 1)
+            FROM creators c WHERE c.created_by IS NOT NULL
+        )
+        SELECT DISTINCT created_by FROM creators WHERE created_by IS NOT NULL ORDER BY created_by
+    """
+    with connections[model.objects.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]

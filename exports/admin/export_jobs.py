@@ -13,7 +13,7 @@ from exports.admin.charts import daily_chart, outcome_rows
 from exports.admin.jobs import JOB_IDENTITY, JOB_TIMING, STATUS_COLOURS, JobActions, JobColumns, status_words
 from exports.downloads import download_path
 from exports.lifecycle import job_cancel
-from exports.maintenance import export_package_delete
+from exports.purge import export_package_delete
 from exports.models import ExportJob, ImportJob, JobStatus
 from exports.services import export_job_rerun
 from tenants.admin.buttons import ObjectButton

@@ -13,7 +13,7 @@ from rq import SimpleWorker
 
 from exports.building import export_job_package
 from exports.lifecycle import job_cancel, job_start
-from exports.maintenance import export_package_delete
+from exports.purge import export_package_delete
 from exports.models import ExportJob, JobStatus
 from exports.packages.writer import PackagingStopped
 from tenants.callers import Caller

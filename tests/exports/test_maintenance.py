@@ -13,7 +13,8 @@ from rq import Callback, SimpleWorker
 
 from exports.building import work_file
 from exports.lifecycle import job_start
-from exports.maintenance import REAP_GRACE, export_package_delete
+from exports.maintenance import REAP_GRACE
+from exports.purge import export_package_delete
 from exports.models import ExportJob, ImportJob, JobStatus
 from tests.factories import ServiceVersionFactory
 

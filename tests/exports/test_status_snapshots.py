@@ -17,7 +17,7 @@ import redis
 from django.utils import timezone
 from rq import SimpleWorker
 
-from exports.maintenance import export_package_delete
+from exports.purge import export_package_delete
 from exports.models import ExportJob, JobStatus
 from sparkexport import snapshots
 from sparkexport.snapshots import tokens as token_store

@@ -2,7 +2,7 @@ import argparse
 import re
 from datetime import timedelta
 
-from exports.maintenance import exports_purge
+from exports.purge import exports_purge
 from sparkexport.progress import ProgressBar
 from tenants.management.base import ServiceCommand
 from tenants.models import MB
@@ -21,7 +21,8 @@ def duration(value: str) -> timedelta:
 class Command(ServiceCommand):
     help = (
         "Delete stored export packages and import uploads older than the retention period "
-        "(export jobs then report the package as expired, and downloads answer 410). Dry run "
+        "(export jobs then report the package as expired, and downloads answer 410), in batches "
+        "of 500 with bounded memory; a run that was stopped is finished by the next. Dry run "
         "unless --apply."
     )
 
