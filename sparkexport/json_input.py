@@ -14,12 +14,12 @@ MAX_DEPTH = 32
 
 
 class JSONInputError(ValueError):
-    """The text is not JSON the API accepts; str(e) says why, in words for the client."""
+    """The text is not JSON the API accepts; str(e) says why, to follow "<what> is ..."."""
 
 
 class DuplicateKey(JSONInputError):
     def __init__(self, key: str):
-        super().__init__(f"duplicate key {key[:100]!r} in one object")
+        super().__init__(f"ambiguous: duplicate key {key[:100]!r} in one object")
         self.key = key
 
 

@@ -154,11 +154,12 @@ def _existing_services(tenant: Tenant, mappings: list[Mapping]) -> dict[tuple[st
         .select_related("folder").prefetch_related("versions"),
         pair_conditions(wanted, folder="folder__name", name="lower_name"),
     )
+    exact = {(s.folder.name, s.name): s for s in services}
     by_lower = {(s.folder.name, s.name.lower()): s for s in services}
     clashes = sorted(
         (m.destination.uri, f"{found.folder.name}/{found.name}") for m in mappings
-        if (found := by_lower.get((m.destination.folder, m.destination.service.lower()))) is not None
-        and found.name != m.destination.service
+        if m.destination_key not in exact
+        and (found := by_lower.get((m.destination.folder, m.destination.service.lower()))) is not None
     )
     if clashes:
         raise Conflict(
@@ -168,7 +169,7 @@ def _existing_services(tenant: Tenant, mappings: list[Mapping]) -> dict[tuple[st
             code="SERVICE_NAME_CONFLICT",
             details={"services": [new for new, _ in clashes], "existing": [old for _, old in clashes]},
         )
-    return {(s.folder.name, s.name): s for s in by_lower.values()}
+    return exact
 
 
 def import_plan_build(

@@ -20,5 +20,5 @@ class NestingSafeJSONParser(JSONParser):
             return parse_json(text)
         except JSONInputError as exc:
             raise InvalidRequest(
-                f"The request body is not acceptable JSON: {exc}. Send a JSON object with Content-Type: application/json."
+                f"The request body is {exc}. Send a JSON object with Content-Type: application/json."
             ) from None

@@ -70,7 +70,6 @@ class ImportRequestEntityField(serializers.Field):
 
     default_error_messages = {
         "required": "Send importRequestEntity, the import request as JSON.",
-        "invalid": "importRequestEntity is not valid JSON.",
     }
 
     def to_internal_value(self, data):
@@ -86,7 +85,7 @@ class ImportRequestEntityField(serializers.Field):
         try:
             parsed = parse_json(data)
         except JSONInputError as exc:
-            raise serializers.ValidationError(f"importRequestEntity is not acceptable JSON: {exc}.") from None
+            raise serializers.ValidationError(f"importRequestEntity is {exc}.") from None
         request = ImportRequestSerializer(data=parsed)
         request.is_valid(raise_exception=True)
         return request.validated_data

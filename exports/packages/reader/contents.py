@@ -45,7 +45,7 @@ def read_json_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str, fix:
     try:
         value = parse_json(text)
     except JSONInputError as exc:
-        raise InvalidPackage(f"{what} is not acceptable JSON: {exc}. {fix}") from None
+        raise InvalidPackage(f"{what} is {exc}. {fix}") from None
     if not isinstance(value, dict):
         raise InvalidPackage(f"{what} is not a JSON object. {fix}")
     return value
