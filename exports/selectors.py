@@ -13,6 +13,7 @@ from django.utils import timezone
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, VersionFilter, job_visible_to, visibility
 from tenants.references import NamedRef, ServiceIdRef, VersionIdRef, is_version_specific
 from sparkexport.errors import NotFound, Unprocessable
+from tenants.catalog_lookup import pair_conditions, rows_where_any
 from tenants.models import Folder, Service, ServiceVersion, Tenant
 
 RECENT_WINDOW = timedelta(hours=1)
@@ -39,11 +40,12 @@ def _format_prefix(prefix: tuple[int, ...]) -> str:
 def _services_by_name(tenant, refs: list[NamedRef]) -> dict[tuple[str, str], Service]:
     if not refs:
         return {}
-    wanted = Q()
-    for ref in refs:
-        wanted |= Q(folder__name=ref.folder, name=ref.service)
-    found = Service.objects.filter(wanted, folder__tenant=tenant).select_related("folder")
-    by_name = {(service.folder.name, service.name): service for service in found}
+    pairs = {(ref.folder, ref.service) for ref in refs}
+    found = rows_where_any(
+        Service.objects.filter(folder__tenant=tenant).select_related("folder"),
+        pair_conditions(pairs, folder="folder__name", name="name"),
+    )
+    by_name = {key: service for service in found if (key := (service.folder.name, service.name)) in pairs}
     missing = sorted({ref.uri for ref in refs if (ref.folder, ref.service) not in by_name})
     if missing:
         raise NotFound(

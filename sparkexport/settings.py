@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: it times everything after it and answers the probes before host checks.
     "sparkexport.request_logs.RequestObservationMiddleware",
+    # Second: JSON errors on API paths, also for a Host the next ones would refuse in HTML.
+    "sparkexport.api.middleware.ApiErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -252,6 +252,7 @@ def _insert_version(version: ServiceVersion, tenant: Tenant, folder: str, servic
     )
     with transaction.atomic():
         folder_obj, _ = Folder.objects.get_or_create(tenant=tenant, name=folder)
+        _refuse_case_variant(folder_obj, service)
         service_obj, _ = Service.objects.get_or_create(folder=folder_obj, name=service)
         if service_obj.versions.filter(version=version.version).exists():
             raise exists
@@ -262,6 +263,18 @@ def _insert_version(version: ServiceVersion, tenant: Tenant, folder: str, servic
         except IntegrityError:  # the same version added concurrently
             raise exists from None
         version_xcalls_record(version, calls)
+
+
+def _refuse_case_variant(folder: Folder, service: str) -> None:
+    """SERVICE_NAME_CONFLICT when the folder holds a service whose name differs only in case."""
+    variant = Service.objects.filter(folder=folder, name__iexact=service).exclude(name=service).first()
+    if variant is not None:
+        raise Conflict(
+            f"{folder.name}/{service} would differ only in case from {folder.name}/{variant.name}, which a "
+            f"case-insensitive file system cannot tell apart: add the version to {folder.name}/{variant.name}, "
+            "or choose another name.",
+            code="SERVICE_NAME_CONFLICT",
+        )
 
 
 def apikey_revoke_matching(*, tenant: Tenant, name: str | None = None, prefix: str | None = None) -> list[ApiKey]:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q
+from tenants.catalog_lookup import in_conditions, pair_conditions, rows_where_any
 
 from sparkexport.errors import InvalidServiceUri
 from tenants.models import ServiceVersion, Tenant
@@ -72,7 +72,6 @@ class CatalogIndex:
     @classmethod
     def of_tenant(cls, tenant: Tenant, references: Iterable[str]) -> "CatalogIndex":
         """The tenant's versions that `references` can reach (one query)."""
-        wanted = Q(pk__in=[])
         names, service_ids, version_ids = set(), set(), set()
         for ref in filter(None, map(parse_reference, references)):
             if isinstance(ref, NamedRef):
@@ -81,13 +80,19 @@ class CatalogIndex:
                 service_ids.add(ref.service_id)
             else:
                 version_ids.add(ref.version_id)
-        for folder, service in names:
-            wanted |= Q(service__folder__name=folder, service__name=service)
-        if not (names or service_ids or version_ids):
-            return cls([])
-        wanted |= Q(service__service_id__in=service_ids) | Q(version_id__in=version_ids)
-        versions = ServiceVersion.objects.filter(wanted, service__folder__tenant=tenant).select_related("service__folder")
-        return cls(CatalogVersion.of(version) for version in versions)
+        conditions = [
+            *pair_conditions(names, folder="service__folder__name", name="service__name"),
+            *in_conditions("service__service_id", service_ids),
+            *in_conditions("version_id", version_ids),
+        ]
+        versions = rows_where_any(
+            ServiceVersion.objects.filter(service__folder__tenant=tenant).select_related("service__folder"), conditions
+        )
+        return cls(
+            CatalogVersion.of(v) for v in versions
+            if (v.service.folder.name, v.service.name) in names
+            or v.service.service_id in service_ids or v.version_id in version_ids
+        )
 
     def changed(self, *, added: Iterable[CatalogVersion] = (), removed_services: Iterable[tuple[str, str]] = ()) -> "CatalogIndex":
         """The catalog after an import: `removed_services` lose their versions (a replace), then

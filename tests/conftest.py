@@ -126,3 +126,39 @@ def api(tenant):
 @pytest.fixture
 def other_api(other_tenant):
     return SparkClient(other_tenant.slug, make_api_key(other_tenant, name="globex-key"))
+
+
+# --- no traceback in the server log for a 4xx-worthy input ---------------------------------
+
+# django.request and django.security log what Django itself answers (500s, SuspiciousOperation);
+# the apps log through their module names; the root catches the rest.
+SERVER_LOGGERS = ("", "django.request", "django.security", "sparkexport", "exports", "tenants")
+
+
+class _ServerErrorRecords(logging.Handler):
+    """Every record a client's mistake must never produce: an error, a traceback, INTERNAL_ERROR."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.found: dict[int, logging.LogRecord] = {}
+
+    def emit(self, record):
+        if record.levelno >= logging.ERROR or record.exc_info or "INTERNAL_ERROR" in record.getMessage():
+            self.found[id(record)] = record
+
+
+@pytest.fixture
+def no_server_errors():
+    """Fails the test when the server logged an error or a traceback while it ran (docs/security.md,
+    "Hostile input"): for tests whose every request is the client's mistake, answered 4xx."""
+    handler = _ServerErrorRecords()
+    loggers = [logging.getLogger(name) for name in SERVER_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    lines = [f"{r.name} {r.levelname}: {r.getMessage()[:300]}" for r in handler.found.values()]
+    assert not lines, "the server logged errors for a 4xx-worthy input:\n" + "\n".join(lines)

@@ -12,8 +12,10 @@ from rest_framework import serializers
 ERROR_CODES: dict[str, tuple[int, str]] = {
     "INVALID_REQUEST": (400, "The request is malformed: the body is not JSON (export, cancel) or not multipart "
                         "with `importRequestEntity` and `file` (import), a field is missing or has a wrong type or "
-                        "value, no inputs are given, two `services_modify` items share a destination, or the "
-                        "Idempotency-Key header is longer than 200 characters. `details` holds the field errors."),
+                        "value, no inputs are given, two `services_modify` items share a destination (names that differ only "
+                        "in case included), the Idempotency-Key header is longer than 200 characters, JSON is nested "
+                        "too deeply or holds a key twice, or `file` or `importRequestEntity` is sent twice. "
+                        "`details` holds the field errors."),
     "INVALID_SERVICE_URI": (400, "A service reference is malformed (`inputs.services`, `service_uri_source`, "
                             "`service_uri_destination`), or an `inputs.version_ids` item is not a UUID."),
     "UNAUTHORIZED": (401, "No credentials; an unknown or revoked API key; an API key without `x-tenant-name`; "
@@ -35,8 +37,12 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "JOB_NOT_CANCELLABLE": (409, "The job has already finished; `details.status` says how."),
     "JOB_NOT_CLOSED": (409, "The job is not `closed`, so it has no package; `details.status` says where it is."),
     "SERVICE_EXISTS": (409, "A destination service exists and `services_existing` is `abort` (the default)."),
+    "SERVICE_NAME_CONFLICT": (409, "A destination service's name differs only in case from a service of its folder "
+                              "(`details.services`, `details.existing`)."),
     "PACKAGE_EXPIRED": (410, "The package was deleted after the retention period: run the export again."),
     "EXCEEDED_FILE_SIZE": (413, "The upload is larger than the tenant's package size limit."),
+    "REQUEST_TOO_LARGE": (413, "The request body (the file aside) is over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), or "
+                          "`importRequestEntity` over 1 MiB; `details.limit_bytes` says the limit."),
     "VERSION_FILTER_CONFLICT": (422, "`version_filter` `latest` with a reference to a specific version "
                                 "(`[version]`, `version/{id}` or `inputs.version_ids`)."),
     "FOLDER_HAS_NO_SERVICE": (422, "A folder of `inputs.folders` holds no service with a version."),
@@ -106,11 +112,12 @@ OPERATION_ERRORS: dict[str, tuple[str, ...]] = {
         *_ANSWERED_BY_EVERY_OPERATION, *_JSON, "INVALID_REQUEST", "INVALID_SERVICE_URI", "FOLDER_NOT_FOUND",
         "SERVICE_NOT_FOUND", "VERSION_NOT_FOUND", "VERSION_FILTER_CONFLICT", "FOLDER_HAS_NO_SERVICE",
         "NEURON_NOT_COMPILED", "DEPENDENCY_NOT_FOUND", "DEPENDENCIES_UNKNOWN", "PACKAGE_TOO_LARGE",
-        "IDEMPOTENCY_KEY_REUSED", "JOB_LIMIT_REACHED",
+        "IDEMPOTENCY_KEY_REUSED", "JOB_LIMIT_REACHED", "REQUEST_TOO_LARGE",
     ),
     "export_status": (*_ANSWERED_BY_EVERY_OPERATION, *_JSON, "JOB_NOT_FOUND"),
     "export_cancel": (
         *_ANSWERED_BY_EVERY_OPERATION, *_JSON, "INVALID_REQUEST", "JOB_NOT_FOUND", "JOB_NOT_CANCELLABLE",
+        "REQUEST_TOO_LARGE",
     ),
     "export_tenant_status": (*_ANSWERED_BY_EVERY_OPERATION, *_JSON),
     # The package is answered whatever the Accept header says: no NOT_ACCEPTABLE.
@@ -119,8 +126,8 @@ OPERATION_ERRORS: dict[str, tuple[str, ...]] = {
     ),
     "import_create": (
         *_ANSWERED_BY_EVERY_OPERATION, *_JSON, "INVALID_REQUEST", "INVALID_SERVICE_URI", "FOLDER_NOT_FOUND",
-        "SERVICE_NOT_FOUND", "SERVICE_EXISTS", "EXCEEDED_FILE_SIZE", "INVALID_IMPORT_ZIP", "MISSING_DEPENDENCY",
-        "IDEMPOTENCY_KEY_REUSED", "JOB_LIMIT_REACHED",
+        "SERVICE_NOT_FOUND", "SERVICE_EXISTS", "SERVICE_NAME_CONFLICT", "EXCEEDED_FILE_SIZE", "REQUEST_TOO_LARGE",
+        "INVALID_IMPORT_ZIP", "MISSING_DEPENDENCY", "IDEMPOTENCY_KEY_REUSED", "JOB_LIMIT_REACHED",
     ),
     "import_status": (*_ANSWERED_BY_EVERY_OPERATION, *_JSON, "JOB_NOT_FOUND"),
     "import_tenant_status": (*_ANSWERED_BY_EVERY_OPERATION, *_JSON),

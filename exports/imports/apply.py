@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.utils.dateparse import parse_datetime
 
 from exports.imports.checks import CheckedImport, import_check, plan_options_of
 from exports.imports.plan import ItemStatus, PlannedService, PlannedVersion
@@ -46,7 +45,7 @@ def import_job_apply(job: ImportJob, on_progress=None) -> dict:
             with transaction.atomic():
                 checked = import_check(
                     tenant=job.tenant, package=package, package_path=path, package_sha256=job.upload_sha256,
-                    **plan_options_of(job),
+                    job_id=job.pk, **plan_options_of(job),
                 )
                 writing = _Writing(job, checked, members, saved, _progress_of(job, checked, on_progress))
                 replaced_files = []
@@ -105,7 +104,7 @@ class _Writing:
 def _new_version(service: Service, planned: PlannedVersion, author: str, lineage: dict) -> ServiceVersion:
     """The row (unsaved) of a version the import writes, from its version.json."""
     source = planned.source
-    metadata = source.metadata
+    details = source.details
     major, minor, patch = parse_semver(planned.version)
     return ServiceVersion(
         service=service,
@@ -114,12 +113,12 @@ def _new_version(service: Service, planned: PlannedVersion, author: str, lineage
         minor=minor,
         patch=patch,
         version_id=planned.version_id,
-        release_note=metadata.get("release_note") or "",
-        tags=metadata.get("tags") or [],
-        effective_start_date=parse_datetime(metadata.get("effective_start_date") or ""),
-        effective_end_date=parse_datetime(metadata.get("effective_end_date") or ""),
-        compiler_version=metadata.get("compiler_version") or "",
-        author=metadata.get("author") or author,
+        release_note=details.release_note,
+        tags=list(details.tags),
+        effective_start_date=details.effective_start_date,
+        effective_end_date=details.effective_end_date,
+        compiler_version=details.compiler_version,
+        author=details.author or author,
         workbook_name=os.path.basename(source.workbook.path),
         workbook_size=source.workbook.size,
         workbook_sha256=source.workbook.sha256,

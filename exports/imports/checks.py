@@ -3,6 +3,7 @@ package's lineage. Made at upload (POST import, dry runs) and again by the worke
 transaction, against the catalog as it is then, from the same options the job keeps."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from exports.imports.dependencies import dependency_warnings, planned_xcalls
@@ -46,9 +47,14 @@ def import_check(
     services_existing: str,
     skip_unchanged: bool,
     allow_missing_dependencies: bool,
+    job_id: uuid.UUID,
 ) -> CheckedImport:
-    """The plan and what it writes checked; refuses (ApplicationError) an import that cannot succeed."""
+    """The plan and what it writes checked; refuses (ApplicationError) an import that cannot succeed.
+
+    The one check of an import: POST import and its dry run call it at upload, the worker again
+    as it applies the job, so a dry run refuses whatever the import would."""
     plan = import_plan_build(
+        id_seed=job_id,
         tenant=tenant,
         package=package,
         services_modify=services_modify,

@@ -7,12 +7,13 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.db import models
-from django.db.models import Q
+from django.db.models.functions import Lower
 
 from exports.models import ServicesExisting, UpdateVersionType
 from exports.packages.reader import Package, PackageVersion
 from tenants.references import NamedRef, parse_service_reference
 from sparkexport.errors import Conflict, InvalidRequest, InvalidServiceUri, NotFound
+from tenants.catalog_lookup import pair_conditions, rows_where_any
 from tenants.models import Folder, Service, ServiceVersion, Tenant
 from tenants.naming import parse_semver
 
@@ -100,13 +101,15 @@ def parse_mappings(services_modify: list[dict]) -> list[Mapping]:
         mappings.append(
             Mapping(source, destination, item.get("update_version_type") or UpdateVersionType.MINOR)
         )
-    destinations = [m.destination.uri for m in mappings]
-    repeated = sorted({uri for uri in destinations if destinations.count(uri) > 1})
+    by_case = {}
+    for m in mappings:
+        by_case.setdefault(m.destination.uri.lower(), []).append(m.destination.uri)
+    repeated = sorted(uris for uris in by_case.values() if len(uris) > 1)
     if repeated:
         raise InvalidRequest(
-            f"Two services_modify items import into {repeated[0]}; give each a distinct "
-            "service_uri_destination.",
-            details={"destinations": repeated},
+            f"Two services_modify items import into {' and '.join(sorted(set(repeated[0])))}; give each a "
+            "distinct service_uri_destination (names that differ only in case are not distinct).",
+            details={"destinations": sorted({uri for uris in repeated for uri in uris})},
         )
     return mappings
 
@@ -143,15 +146,30 @@ def _destination_folders(tenant: Tenant, mappings: list[Mapping]) -> dict[str, F
 
 
 def _existing_services(tenant: Tenant, mappings: list[Mapping]) -> dict[tuple[str, str], Service]:
-    wanted = Q()
-    for m in mappings:
-        wanted |= Q(folder__name=m.destination.folder, name=m.destination.service)
-    services = (
-        Service.objects.filter(wanted, folder__tenant=tenant)
-        .select_related("folder")
-        .prefetch_related("versions")
+    """The destination services that exist; SERVICE_NAME_CONFLICT for one whose name differs only
+    in case from a service of its folder (a case-insensitive file system would make them one)."""
+    wanted = {(m.destination.folder, m.destination.service.lower()) for m in mappings}
+    services = rows_where_any(
+        Service.objects.filter(folder__tenant=tenant).annotate(lower_name=Lower("name"))
+        .select_related("folder").prefetch_related("versions"),
+        pair_conditions(wanted, folder="folder__name", name="lower_name"),
     )
-    return {(s.folder.name, s.name): s for s in services}
+    exact = {(s.folder.name, s.name): s for s in services}
+    by_lower = {(s.folder.name, s.name.lower()): s for s in services}
+    clashes = sorted(
+        (m.destination.uri, f"{found.folder.name}/{found.name}") for m in mappings
+        if m.destination_key not in exact
+        and (found := by_lower.get((m.destination.folder, m.destination.service.lower()))) is not None
+    )
+    if clashes:
+        raise Conflict(
+            f"Service {clashes[0][0]} would differ only in case from service {clashes[0][1]} of the same "
+            "folder, which a case-insensitive file system cannot tell apart. Import into "
+            f"{clashes[0][1]} itself, or choose another service_uri_destination.",
+            code="SERVICE_NAME_CONFLICT",
+            details={"services": [new for new, _ in clashes], "existing": [old for _, old in clashes]},
+        )
+    return exact
 
 
 def import_plan_build(
@@ -161,8 +179,12 @@ def import_plan_build(
     services_modify: list[dict],
     services_existing: str,
     skip_unchanged: bool = False,
+    id_seed: uuid.UUID,
 ) -> list[PlannedService]:
-    """Where every selected package service goes; refuses what cannot be imported."""
+    """Where every selected package service goes; refuses what cannot be imported.
+
+    `id_seed` (the job's id) derives the ids given where the source's are taken, so that the
+    plan made at upload and the worker's promise and create the same ids."""
     mappings = parse_mappings(services_modify)
     sources = {id(m): _package_versions(package, m.source) for m in mappings}
     folders = _destination_folders(tenant, mappings)
@@ -174,7 +196,7 @@ def import_plan_build(
     if services_existing == ServicesExisting.ABORT:
         _refuse_existing(tenant, mappings, existing, sources, unchanged)
     freed = _freed_by_replace(mappings, existing, unchanged) if services_existing == ServicesExisting.REPLACE else set()
-    ids = _FreeIds.of(sources.values(), freed)
+    ids = _FreeIds.of(sources.values(), freed, id_seed)
     return [
         _planned_service(m, sources[id(m)], existing.get(m.destination_key), folders, ids, services_existing, unchanged[id(m)])
         for m in mappings
@@ -231,30 +253,33 @@ class _FreeIds:
 
     taken_version_ids: set
     taken_service_ids: set
+    seed: uuid.UUID
 
     @classmethod
-    def of(cls, sources, freed_version_ids: set) -> "_FreeIds":
+    def of(cls, sources, freed_version_ids: set, seed: uuid.UUID) -> "_FreeIds":
         """`freed_version_ids`: of the versions a replace deletes, free for the package's versions."""
         wanted = {uuid.UUID(v.version_id) for versions in sources for v in versions}
         wanted_services = {uuid.UUID(versions[0].service_id) for versions in sources}
         return cls(
             set(ServiceVersion.objects.filter(version_id__in=wanted).values_list("version_id", flat=True)) - freed_version_ids,
             set(Service.objects.filter(service_id__in=wanted_services).values_list("service_id", flat=True)),
+            seed,
         )
 
-    @staticmethod
-    def _keep(value: str, taken: set) -> uuid.UUID:
+    def _keep(self, value: str, taken: set, destination: str) -> uuid.UUID:
+        """The source id if free, else one derived from the seed, the destination and the source id:
+        as unique as a random one, and the same each time this job's plan is made."""
         candidate = uuid.UUID(value)
-        if candidate in taken:
-            return uuid.uuid4()
+        while candidate in taken:
+            candidate = uuid.uuid5(self.seed, f"{destination}:{candidate}")
         taken.add(candidate)
         return candidate
 
-    def version_id(self, value: str) -> uuid.UUID:
-        return self._keep(value, self.taken_version_ids)
+    def version_id(self, value: str, destination: str) -> uuid.UUID:
+        return self._keep(value, self.taken_version_ids, destination)
 
-    def service_id(self, value: str) -> uuid.UUID:
-        return self._keep(value, self.taken_service_ids)
+    def service_id(self, value: str, destination: str) -> uuid.UUID:
+        return self._keep(value, self.taken_service_ids, destination)
 
 
 def _planned_service(m: Mapping, versions, service, folders, ids: _FreeIds, services_existing: str, unchanged: dict) -> PlannedService:
@@ -264,7 +289,7 @@ def _planned_service(m: Mapping, versions, service, folders, ids: _FreeIds, serv
         source_service_id=versions[0].service_id,
         folder=folders[m.destination.folder],
         name=m.destination.service,
-        service_id=service.service_id if service else ids.service_id(versions[0].service_id),
+        service_id=service.service_id if service else ids.service_id(versions[0].service_id, m.destination.uri),
         existing=service,
         status=ItemStatus.ADDED,
     )
@@ -284,7 +309,7 @@ def _planned_service(m: Mapping, versions, service, folders, ids: _FreeIds, serv
         if appends:
             highest = _bump(highest, m.update_version_type)
             number = ".".join(str(part) for part in highest)
-        item.versions.append(PlannedVersion(v, number, ids.version_id(v.version_id), item.status))
+        item.versions.append(PlannedVersion(v, number, ids.version_id(v.version_id, m.destination.uri), item.status))
     if service is not None and _leaves_unchanged(item, service):
         item.status = ItemStatus.UNCHANGED
     return item

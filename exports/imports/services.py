@@ -2,6 +2,7 @@
 run); re-run one. The worker applies it (exports/imports/apply.py); its states are the
 lifecycle's (exports/lifecycle.py)."""
 import os
+import uuid
 
 from django.core.files import File
 from django.core.files.uploadedfile import TemporaryUploadedFile
@@ -58,9 +59,11 @@ def import_job_create(
         })
         if earlier := idempotent_job(ImportJob, caller, idempotency_key, fingerprint):
             return earlier
+        job_id = uuid.uuid4()  # before the check: the ids the plan gives are derived from it
         checked = import_check(tenant=tenant, package=package, package_path=path,
-                               package_sha256=upload_sha256, **plan_options)
+                               package_sha256=upload_sha256, job_id=job_id, **plan_options)
         fields = {
+            "id": job_id,
             **options,
             **creator_fields(caller, idempotency_key, fingerprint),
             "tenant": tenant,

@@ -5,7 +5,7 @@ the caller how to fix the request. The domain's errors are in sparkexport/errors
 """
 import logging
 
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError
 from django.http import Http404, JsonResponse
 from redis.exceptions import RedisError
 from django.views.decorators.csrf import csrf_exempt
@@ -13,6 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from sparkexport.db_outage import is_database_outage
 from sparkexport.errors import ApplicationError, ServiceUnavailable, error_body
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.UnsupportedMediaType):
         # The contract answers every body that is not JSON with 400 INVALID_REQUEST.
         exc.status_code = status.HTTP_400_BAD_REQUEST
-    if isinstance(exc, (OperationalError, InterfaceError, RedisError)):
+    # Only an outage is a 503: any other database error is a fault to fix, a logged 500.
+    if isinstance(exc, RedisError) or (isinstance(exc, (DatabaseError, InterfaceError)) and is_database_outage(exc)):
         logger.error("backing service unavailable: %s", exc)
         unavailable = ServiceUnavailable(
             "The database or the job queue is unreachable right now. Retry in a few seconds; "

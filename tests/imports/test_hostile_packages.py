@@ -13,7 +13,7 @@ from tests.factories import make_api_key
 from tests.imports.conftest import run_workers
 from tests.imports.test_import_api import catalog_state, modify
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_server_errors")]
 
 
 def rezip(package: bytes, *, drop=(), replace=None, add=None) -> bytes:

@@ -32,7 +32,7 @@ from sparkexport.wsgi import application
 from tests.security.conftest import build_world
 from tests.security.fuzz_stats import FUZZ_STATS
 
-pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]
+pytestmark = [pytest.mark.django_db, pytest.mark.fuzz, pytest.mark.usefixtures("no_server_errors")]
 
 TENANT = "fuzz"
 MAX_EXAMPLES = 30

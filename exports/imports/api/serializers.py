@@ -1,5 +1,4 @@
 """Input and output serializers of the v4 import API."""
-import json
 
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
@@ -12,6 +11,8 @@ from exports.api.serializers import (
 )
 from exports.imports.plan import ItemStatus
 from exports.models import JobStatus, ServicesExisting, UpdateVersionType
+from sparkexport.api.middleware import too_large_error
+from sparkexport.json_input import JSONInputError, parse_json
 
 MAX_ENTITY_BYTES = 1024 * 1024
 
@@ -69,18 +70,22 @@ class ImportRequestEntityField(serializers.Field):
 
     default_error_messages = {
         "required": "Send importRequestEntity, the import request as JSON.",
-        "invalid": "importRequestEntity is not valid JSON.",
     }
 
     def to_internal_value(self, data):
         if hasattr(data, "read"):
-            data = data.read(MAX_ENTITY_BYTES + 1).decode("utf-8", errors="replace")
+            raw = data.read(MAX_ENTITY_BYTES + 1)
+            data = raw.decode("utf-8", errors="replace") if len(raw) <= MAX_ENTITY_BYTES else None
+            if data is None:  # truncated by the read above: too large, not "not JSON"
+                raise too_large_error("importRequestEntity", MAX_ENTITY_BYTES)
         if not isinstance(data, str) or not data.strip():
             self.fail("required")
+        if len(data) > MAX_ENTITY_BYTES:
+            raise too_large_error("importRequestEntity", MAX_ENTITY_BYTES)
         try:
-            parsed = json.loads(data)
-        except ValueError:
-            self.fail("invalid")
+            parsed = parse_json(data)
+        except JSONInputError as exc:
+            raise serializers.ValidationError(f"importRequestEntity is {exc}.") from None
         request = ImportRequestSerializer(data=parsed)
         request.is_valid(raise_exception=True)
         return request.validated_data

@@ -68,15 +68,22 @@ class ImportCreateView(TenantImportAPIView):
 
 
 def multipart_data(request):
-    """The form's fields and files; a body that is not multipart is refused in those words (the
-    JSON endpoints' message would tell the client to send JSON)."""
+    """The form's fields and files, each part once; a body that is not multipart is refused in
+    those words (the JSON endpoints' message would tell the client to send JSON)."""
     try:
-        return request.data
+        data = request.data
     except (UnsupportedMediaType, ParseError) as exc:
         raise InvalidRequest(
             "Send the import as multipart/form-data with two parts: importRequestEntity (the request, "
             f"as JSON) and file (the package). The body was refused: {exc.detail}"
         ) from None
+    for name in ("importRequestEntity", "file"):
+        if len(request.POST.getlist(name)) + len(request.FILES.getlist(name)) > 1:
+            raise InvalidRequest(
+                f"The form holds {name} more than once: send it once (which one was meant is not guessed).",
+                details={name: ["Sent more than once."]},
+            )
+    return data
 
 
 class ImportStatusView(TenantImportAPIView):

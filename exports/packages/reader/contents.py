@@ -4,13 +4,13 @@ their version.json are versions.py's)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import zipfile
 import zlib
 from dataclasses import replace
 
 from exports.packages.format import MANIFEST_NAME, PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION
+from sparkexport.json_input import JSONInputError, parse_json
 from exports.packages.reader.model import (
     CHUNK_SIZE,
     UNCHANGED,
@@ -43,10 +43,9 @@ def read_json_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str, fix:
     except UnicodeDecodeError:
         raise InvalidPackage(f"{what} is not UTF-8 text. {fix}") from None
     try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        detail = f" ({exc})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise InvalidPackage(f"{what} is not valid JSON{detail}. {fix}") from None
+        value = parse_json(text)
+    except JSONInputError as exc:
+        raise InvalidPackage(f"{what} is {exc}. {fix}") from None
     if not isinstance(value, dict):
         raise InvalidPackage(f"{what} is not a JSON object. {fix}")
     return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime
 
 from tenants.naming import parse_semver
 
@@ -31,6 +32,18 @@ class PackageFile:
 
 
 @dataclass(frozen=True)
+class VersionDetails:
+    """What a version.json says about its version, as the catalog stores it ("" or None when absent)."""
+
+    release_note: str = ""
+    tags: tuple[str, ...] = ()
+    effective_start_date: datetime | None = None
+    effective_end_date: datetime | None = None
+    compiler_version: str = ""
+    author: str = ""
+
+
+@dataclass(frozen=True)
 class PackageVersion:
     """One service version of the package: its manifest row, version.json and files."""
 
@@ -42,6 +55,7 @@ class PackageVersion:
     metadata: dict  # the parsed version.json
     workbook: PackageFile  # the original workbook entry
     neuron: PackageFile  # the neuron.zip entry
+    details: VersionDetails = VersionDetails()  # version.json's catalog fields, checked
 
     @property
     def semver(self) -> tuple[int, int, int]:

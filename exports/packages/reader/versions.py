@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from exports.packages.format import NEURON_ENTRY_NAME, VERSION_JSON_NAME
 from exports.packages.reader.contents import read_json_member
+from exports.packages.reader.metadata import version_details
 from exports.packages.reader.model import (
     UNCHANGED,
     UPLOAD_PACKAGE,
@@ -150,6 +151,7 @@ def _version(zf, row: _Row, names: list[str], files: dict[str, PackageFile], by_
         metadata=metadata,
         workbook=workbook,
         neuron=neuron,
+        details=version_details(metadata, row.label),
     )
 
 
