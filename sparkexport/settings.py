@@ -187,6 +187,10 @@ RQ = {
     "WORKER_CLASS": "exports.worker.ExportsWorker",  # job ids in RQ's lines, metrics of horses, scratch
 }
 
+# Waiting jobs are taken round-robin between tenants (sparkexport/fair_queue.py), so one
+# tenant's backlog holds another's job back by at most one job; 0 for plain arrival order.
+QUEUE_TENANT_FAIR = env_bool("QUEUE_TENANT_FAIR", True)
+
 # This host's name as workers record it and the reaper compares it: the reaper checks PIDs
 # only of workers on its own host. Set it where two hosts (or containers with their own PID
 # namespaces) would otherwise report the same socket.gethostname().
