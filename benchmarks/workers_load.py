@@ -53,15 +53,33 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def clone_folder(source, tenant, name: str) -> None:
+    """A copy of a folder's rows in another tenant or name, pointing at the same stored files
+    (read-only for an export, so sharing them changes nothing but the seeding time)."""
+    import uuid
+
+    from tenants.models import Folder, Service
+
+    folder = Folder.objects.create(tenant=tenant, name=name)
+    for service in source.services.prefetch_related("versions"):
+        copy = Service.objects.create(folder=folder, name=service.name)
+        for version in service.versions.all():
+            version.pk, version.service, version.version_id = None, copy, uuid.uuid4()
+            version.save()
+
+
 def seed(backlog: int) -> dict[str, str]:
     """The tenants, their folders and API keys; answers slug -> key."""
-    from tenants.models import Tenant
+    from tenants.models import Folder, Tenant
     from tenants.services import apikey_create
 
-    for slug in TENANTS:
-        common.create_corpus(slug, 2, folder="bench")
+    common.create_corpus(TENANTS[0], 2, folder="bench")
+    source = Folder.objects.get(tenant__slug=TENANTS[0], name="bench")
+    for slug in TENANTS[1:]:
+        clone_folder(source, Tenant.objects.create(slug=slug), "bench")
+    backlog_tenant = Tenant.objects.create(slug=BACKLOG, job_timeout_seconds=3600)
     for n in range(backlog):
-        common.create_corpus(BACKLOG, 2, folder=f"bench-{n}")
+        clone_folder(source, backlog_tenant, f"bench-{n}")
     Tenant.objects.filter(slug__in=TENANTS).update(export_api_job_limit=1)
     Tenant.objects.filter(slug=BACKLOG).update(export_api_job_limit=backlog)
     return {slug: apikey_create(tenant=Tenant.objects.get(slug=slug), name="bench")[1] for slug in [*TENANTS, BACKLOG]}
