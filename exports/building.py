@@ -1,7 +1,6 @@
 """Building an export job's package and handing it to storage."""
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
@@ -12,6 +11,7 @@ from exports.packages.format import NEURON_ENTRY_NAME
 from exports.packages.writer import write_package
 from exports.packages.reuse import content_key, reusable_package
 from exports.lifecycle import job_close
+from exports.scratch import work_file
 from sparkexport.job_progress import ProgressReporter
 from sparkexport.storage import publish_local_file
 from tenants.models import ServiceVersion
@@ -41,12 +41,6 @@ class StopCheck:
 
 def package_name(job: ExportJob) -> str:
     return f"{job.tenant.slug}/{job.pk}.zip"
-
-
-def work_file(job_id) -> Path:
-    """Where a job's package is built before it is handed to storage."""
-    work_dir = Path(settings.PACKAGE_WORK_DIR or Path(settings.MEDIA_ROOT) / ".partial")
-    return work_dir / f"{job_id}.zip.partial"
 
 
 def export_job_package(job: ExportJob, on_progress=None) -> bool:

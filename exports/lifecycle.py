@@ -94,6 +94,7 @@ def job_enqueue(job: BackgroundJob, run, on_failure) -> None:
             timeout=job.tenant.job_timeout_seconds + RQ_TIMEOUT_GRACE_SECONDS,
             on_failure=on_failure,
             log_fields={"job_id": str(job.pk), "tenant": job.tenant.slug, "correlation_id": job.correlation_id},
+            owner=job.tenant.slug,
         )
     except queue.QueueUnavailable:
         job_fail(type(job), job.pk, "SERVICE_UNAVAILABLE", "The job queue was unreachable.")

@@ -5,10 +5,8 @@ Each takes `apply`: without it, it reports what it would do and changes nothing.
 """
 import hashlib
 import os
-import socket
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import django_rq
 from django.conf import settings
@@ -20,11 +18,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
-from exports.building import work_file
 from exports.lifecycle import job_fail, job_time_out
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
-from tenants.references import parse_uuid
+from exports.scratch import orphan_work_files_remove
 from sparkexport.storage import iter_stored_file
+from sparkexport.worker import heartbeat_silence
 
 # A job is judged only after this long, so a job that is being enqueued right now is not.
 # A job in progress is judged at once: a worker has taken it, so its RQ entry exists.
@@ -51,16 +49,25 @@ def _pid_alive(pid: int) -> bool:
 def _worker_verdict(rq_job, connection) -> str | None:
     """Why the worker running this RQ job is gone, or None while it may be alive.
 
-    RQ itself notices a SIGKILLed worker only when the job's heartbeat expires (about 90 s)
-    and a registry cleanup runs. A worker on this host whose process no longer exists is
-    known dead at once; one whose key expired (no heartbeat for ~90 s) is dead on any host.
+    From Redis alone, whatever host the worker is on: its key is gone, or it has missed
+    WORKER_MISSED_HEARTBEATS heartbeats in a row (by its key's TTL, so by Redis's clock).
+    RQ itself would notice only once the job's heartbeat expired (interval + 60 s) and a
+    registry sweep ran. A worker on this host (settings.HOST_NAME) whose process no longer
+    exists is known dead at once; no PID is ever checked across hosts.
     """
     if not rq_job.worker_name:
         return None
-    worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + rq_job.worker_name, connection=connection)
+    key = Worker.redis_worker_namespace_prefix + rq_job.worker_name
+    worker = Worker.find_by_key(key, connection=connection)
     if worker is None:
         return f"its worker {rq_job.worker_name} stopped sending heartbeats (it died)"
-    if worker.hostname == socket.gethostname() and worker.pid and not _pid_alive(worker.pid):
+    silence = heartbeat_silence(connection, key)
+    if silence is not None:
+        silent_for, interval = silence
+        if silent_for > interval * settings.WORKER_MISSED_HEARTBEATS:
+            return (f"its worker {rq_job.worker_name} on {worker.hostname} sent no heartbeat for "
+                    f"{silent_for:.0f} s (one is due every {interval} s): it died")
+    if worker.hostname == settings.HOST_NAME and worker.pid and not _pid_alive(worker.pid):
         return f"its worker {rq_job.worker_name} (pid {worker.pid} on this host) died"
     return None
 
@@ -107,21 +114,9 @@ def stale_jobs(now=None) -> list[ReapOutcome]:
     return _stale(ExportJob, now) + _stale(ImportJob, now)
 
 
-def orphan_work_files() -> list[Path]:
-    """Partial packages left behind by jobs that are no longer running (their worker was killed)."""
-    work_dir = work_file("-").parent
-    files = {}
-    for path in work_dir.glob("*.zip.partial") if work_dir.is_dir() else ():
-        job_id = parse_uuid(path.name.removesuffix(".zip.partial"))
-        if job_id is not None:
-            files[job_id] = path
-    running = set(ExportJob.objects.filter(pk__in=files, status__in=ACTIVE_STATES).values_list("pk", flat=True))
-    return [path for job_id, path in files.items() if job_id not in running]
-
-
 def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
-    """End every stale job (failed or closed_by_timeout, with why) and remove partial files
-    of jobs that are not running (those ended here, by RQ's own sweep, or cancelled)."""
+    """End every stale job (failed or closed_by_timeout, with why) and remove this host's
+    scratch files of jobs that are not running (those ended here, by RQ's own sweep, or cancelled)."""
     outcomes = stale_jobs(now)
     if apply:
         for outcome in outcomes:
@@ -130,8 +125,7 @@ def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
                 job_time_out(type(job), job.pk, job.tenant.job_timeout_seconds)
             else:
                 job_fail(type(job), job.pk, "WORKER_LOST", f"The job was ended by the reaper: {outcome.reason}. Run it again.")
-        for path in orphan_work_files():
-            path.unlink(missing_ok=True)
+        orphan_work_files_remove()
     return outcomes
 
 

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from rq import Callback
 
 from sparkexport.errors import ServiceUnavailable
+from sparkexport.fair_queue import fair_place
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +25,13 @@ class QueueUnavailable(Exception):
 
 
 def enqueue(queue_name: str, func: Callable[[str], None], *, job_id: str, timeout: int,
-            on_failure: Callable | None = None, log_fields: dict | None = None) -> None:
+            on_failure: Callable | None = None, log_fields: dict | None = None, owner: str | None = None) -> None:
     """Queue `func(job_id)` as RQ job `job_id` (a module-level function: RQ stores its path).
 
     `on_failure` runs when RQ itself fails the job: its work horse was killed, or its worker
     died and RQ's sweep found it abandoned. The worker's lines about the job carry
-    `log_fields` (sparkexport/worker.py).
+    `log_fields` (sparkexport/worker.py). With `owner` (a tenant) and QUEUE_TENANT_FAIR, the
+    job waits in tenant-fair order (sparkexport/fair_queue.py), else in arrival order.
     """
     for callable_ in (func, on_failure):
         if callable_ is not None and "<" in callable_.__qualname__:
@@ -38,7 +40,8 @@ def enqueue(queue_name: str, func: Callable[[str], None], *, job_id: str, timeou
         _embedded_executor().submit(_run_embedded, func, job_id)
         return
     try:
-        django_rq.get_queue(queue_name).enqueue(
+        rq_queue = django_rq.get_queue(queue_name)
+        rq_queue.enqueue(
             func,
             job_id,
             job_id=job_id,
@@ -48,6 +51,8 @@ def enqueue(queue_name: str, func: Callable[[str], None], *, job_id: str, timeou
             on_failure=Callback(on_failure) if on_failure else None,
             meta={"log_fields": log_fields or {}},
         )
+        if owner is not None and settings.QUEUE_TENANT_FAIR:
+            fair_place(rq_queue.connection, rq_queue.key, job_id, owner)
     except RedisError as exc:
         logger.error("queue %s unreachable for job %s: %s", queue_name, job_id, exc)
         raise QueueUnavailable(str(exc)) from exc

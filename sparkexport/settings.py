@@ -5,6 +5,7 @@ and without REDIS_URL: the in-process queue is a development convenience, never 
 production fallback.
 """
 import os
+import socket
 from pathlib import Path
 
 import dj_database_url
@@ -185,8 +186,23 @@ RQ_QUEUES = {
 }
 RQ = {
     "COMMIT_MODE": "auto",  # services enqueue through transaction.on_commit themselves
-    "WORKER_CLASS": "sparkexport.worker.ObservedWorker",  # job ids in RQ's lines, metrics of horses
+    "WORKER_CLASS": "exports.worker.ExportsWorker",  # job ids in RQ's lines, metrics of horses, scratch
 }
+
+# Waiting jobs are taken round-robin between tenants (sparkexport/fair_queue.py), so one
+# tenant's backlog holds another's job back by at most one job; 0 for plain arrival order.
+QUEUE_TENANT_FAIR = env_bool("QUEUE_TENANT_FAIR", True)
+
+# This host's name as workers record it and the reaper compares it: the reaper checks PIDs
+# only of workers on its own host. Set it where two hosts (or containers with their own PID
+# namespaces) would otherwise report the same socket.gethostname().
+HOST_NAME = os.environ.get("SPARKEXPORT_HOSTNAME", "").strip() or socket.gethostname()
+# A worker running a job renews its heartbeat in Redis this often (RQ's job_monitoring_interval,
+# 30 s by default in RQ). The reaper, on any host, judges a worker dead once it has missed
+# WORKER_MISSED_HEARTBEATS of them in a row: a killed worker's job is failed within about
+# WORKER_HEARTBEAT_SECONDS x WORKER_MISSED_HEARTBEATS plus one reaper interval.
+WORKER_HEARTBEAT_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_SECONDS", "10"))
+WORKER_MISSED_HEARTBEATS = int(os.environ.get("WORKER_MISSED_HEARTBEATS", "3"))
 
 # Rate-limit counters must be shared by every server process: Redis when there is one.
 CACHES = {

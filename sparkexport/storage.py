@@ -62,8 +62,9 @@ def iter_stored_file(storage, name: str, chunk_size: int = 1 << 20):
 
 
 @contextmanager
-def local_path(storage, name: str, work_dir: str | None = None):
-    """A local path of a stored file: the file itself on disk, else a streamed temporary copy."""
+def local_path(storage, name: str, work_dir: str | None = None, prefix: str | None = None):
+    """A local path of a stored file: the file itself on disk, else a streamed temporary copy
+    (in work_dir, its name beginning with prefix)."""
     try:
         path = storage.path(name)
     except NotImplementedError:  # remote storage (S3) has no local path
@@ -71,7 +72,9 @@ def local_path(storage, name: str, work_dir: str | None = None):
     if path is not None:
         yield path
         return
-    with tempfile.NamedTemporaryFile(dir=work_dir, suffix=".zip") as copy:
+    if work_dir is not None:
+        os.makedirs(work_dir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=work_dir, prefix=prefix, suffix=".zip") as copy:
         for chunk in iter_stored_file(storage, name):
             copy.write(chunk)
         copy.flush()

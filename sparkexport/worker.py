@@ -9,7 +9,10 @@ It adds to RQ's worker what observing it needs:
   file per horse would make every scrape slower, forever); its horses run one at a time;
 - with METRICS_PORT, a worker on a host without a web server serves its own /metrics
   (METRICS_TOKEN applies), adding up its horses' files. Workers beside gunicorn need no
-  port: they share its PROMETHEUS_MULTIPROC_DIR and the web's /metrics counts their jobs.
+  port: they share its PROMETHEUS_MULTIPROC_DIR and the web's /metrics counts their jobs;
+- it records itself under settings.HOST_NAME and keeps WORKER_HEARTBEAT_SECONDS between
+  heartbeats while it runs a job, declared in its key so a reaper on any host can tell
+  from Redis alone that it died (heartbeat_silence).
 """
 import logging
 import os
@@ -27,8 +30,25 @@ from sparkexport.logs import log_context
 logger = logging.getLogger(__name__)
 
 
+# A field of our own in the worker's hash in Redis: the heartbeat interval it keeps, so the
+# reaper on another host (with other settings) knows how many heartbeats it has missed.
+HEARTBEAT_FIELD = "sparkexport_heartbeat_seconds"
+# RQ renews a worker's key with a TTL of its interval plus this while it runs a job.
+RQ_HEARTBEAT_MARGIN = 60
+
+
 class ObservedWorker(Worker):
-    """RQ's forking worker, observed."""
+    """RQ's forking worker, observed, under this host's name and heartbeat interval."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_SECONDS)
+        super().__init__(*args, **kwargs)
+        if self.hostname is not None:  # None for a worker restored from Redis
+            self.hostname = settings.HOST_NAME
+
+    def register_birth(self):
+        super().register_birth()
+        self.connection.hset(self.key, HEARTBEAT_FIELD, self.job_monitoring_interval)
 
     def work(self, *args, **kwargs):
         if settings.METRICS_PORT:
@@ -44,6 +64,22 @@ class ObservedWorker(Worker):
     def main_work_horse(self, job, queue):
         metrics.process_name_set(f"rqhorse-{os.getppid()}")
         return super().main_work_horse(job, queue)
+
+
+def heartbeat_silence(connection, worker_key: str) -> tuple[float, int] | None:
+    """How long (s) a worker running a job has been silent, and its heartbeat interval; None
+    if it declared no interval or its key has no TTL running down from a job's heartbeat.
+
+    Measured on the key's TTL, so by Redis's clock alone: hosts' clocks may differ.
+    """
+    with connection.pipeline() as pipeline:
+        pipeline.hget(worker_key, HEARTBEAT_FIELD)
+        pipeline.ttl(worker_key)
+        interval, ttl = pipeline.execute()
+    if interval is None or ttl < 0:
+        return None
+    interval = int(interval)
+    return max(0.0, interval + RQ_HEARTBEAT_MARGIN - ttl), interval
 
 
 def metrics_server_start(addr: str, port: int) -> None:

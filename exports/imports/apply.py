@@ -14,6 +14,7 @@ from exports.imports.upload import upload_read
 from exports.lifecycle import job_close, job_fail
 from exports.models import ImportJob, package_storage
 from exports.packages.reader import PackageMembers
+from exports.scratch import import_copy_prefix, work_dir
 from sparkexport.errors import ApplicationError
 from sparkexport.job_progress import ProgressReporter
 from sparkexport.storage import local_path
@@ -38,7 +39,10 @@ def import_job_apply(job: ImportJob, on_progress=None) -> dict:
     """
     storage = package_storage()
     saved: list[str] = []
-    with local_path(storage, job.upload.name) as path, PackageMembers(path) as members:
+    # A copy from S3 goes to this host's work dir, named for the job, so that the copy a killed
+    # worker left is found and removed (exports/scratch.py).
+    copy = {"work_dir": str(work_dir()), "prefix": import_copy_prefix(job.pk)}
+    with local_path(storage, job.upload.name, **copy) as path, PackageMembers(path) as members:
         # Its SHA-256s were checked at upload: the files are checked by CRC-32 as they are stored.
         package = upload_read(path, job.tenant, hash_version_files=False)
         try:

@@ -5,6 +5,7 @@ Run as a script by the reliability tests (never imported by pytest). The work ho
 inherits the patch, so the worker, the horse and the packaging code are the real ones; only
 storage is slower. With SPX_ENTRY_LOG set, each opened entry is appended to that file as
 "<unix time> <storage name>", so a test can tell how far packaging went after a cancel.
+With SPX_SLOW_STORAGE_READS=1, the other reads of stored files are slow too (an import's).
 """
 import os
 import sys
@@ -53,6 +54,12 @@ def slow_open_stream(storage, name):
 
 
 package_contents.open_stream = slow_open_stream
+if os.environ.get("SPX_SLOW_STORAGE_READS"):
+    # Every other read of a stored file too: an import's copy of its package from S3.
+    from sparkexport import storage  # noqa: E402
+
+    _storage_open_stream = storage.open_stream
+    storage.open_stream = lambda storage_, name: SlowStream(_storage_open_stream(storage_, name))
 
 from django.core.management import execute_from_command_line  # noqa: E402
 
