@@ -4,10 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-# The suite talks to a real PostgreSQL and Redis (database 15 of Redis, emptied by tests):
+# The suite talks to a real PostgreSQL and Redis (databases 15, 14, ..., one per worker, emptied):
 # TEST_DATABASE_URL and TEST_REDIS_URL when given, else the local defaults
 # (127.0.0.1:5432 and :6379), else throwaway servers started for the run
-# (scripts/test_services.py).
+# (scripts/test_services.py). TEST_WORKERS processes share the tests (pytest-xdist; 0: one).
+TEST_WORKERS ?= auto
 
 .PHONY: install run worker test test-fast check bench clean
 
@@ -29,7 +30,7 @@ worker: install
 test: install
 	DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=0 DATABASE_CONN_MAX_AGE=0 \
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
-	$(PY) scripts/test_services.py $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) scripts/test_services.py $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The edit-run loop: everything but the browser, the fuzzing and the tests that start processes.
 test-fast:
