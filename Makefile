@@ -4,9 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-# The suite talks to real PostgreSQL and Redis (database 15 of Redis, emptied by tests).
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/sparkexport
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# The suite talks to a real PostgreSQL and Redis (databases 15, 14, ..., one per worker, emptied):
+# TEST_DATABASE_URL and TEST_REDIS_URL when given, else the local defaults
+# (127.0.0.1:5432 and :6379), else throwaway servers started for the run
+# (scripts/test_services.py). TEST_WORKERS processes share the tests (pytest-xdist; 0: one).
+TEST_WORKERS ?= auto
 
 .PHONY: install run worker test test-fast check bench clean
 
@@ -26,9 +28,9 @@ worker: install
 	$(PY) manage.py rqworker exports imports
 
 test: install
-	DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=0 \
-	DATABASE_URL=$(TEST_DATABASE_URL) DATABASE_CONN_MAX_AGE=0 REDIS_URL=$(TEST_REDIS_URL) \
-	$(PY) -m pytest $(PYTEST_ARGS)
+	DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=0 DATABASE_CONN_MAX_AGE=0 \
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	$(PY) scripts/test_services.py $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The edit-run loop: everything but the browser, the fuzzing and the tests that start processes.
 test-fast:
@@ -36,7 +38,7 @@ test-fast:
 
 # Migrations complete and the OpenAPI schema valid (CI runs both). They need no database: an
 # empty in-memory one keeps Django from looking for data/ (absent in a fresh clone).
-CHECK_ENV = DJANGO_SECRET_KEY=check DJANGO_DEBUG=0 REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=sqlite:///:memory:
+CHECK_ENV = DJANGO_SECRET_KEY=check DJANGO_DEBUG=0 REDIS_URL=redis://127.0.0.1:6379/15 DATABASE_URL=sqlite:///:memory:
 check: install
 	$(CHECK_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(CHECK_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

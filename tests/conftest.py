@@ -25,9 +25,11 @@ from tests.factories import TenantFactory, make_api_key  # noqa: E402
 LOG_CAPTURE = pytest.StashKey[logging.Handler]()
 LOG_CAPTURE_DIR = pytest.StashKey[Path]()
 PROCESSES_OUTPUT = pytest.StashKey[Path]()
+WORKER_SECRET_REPORTS = pytest.StashKey[list]()
 
 
 def pytest_configure(config):
+    config.stash[WORKER_SECRET_REPORTS] = []
     config.stash[LOG_CAPTURE_DIR] = Path(tempfile.mkdtemp(prefix="sparkexport-test-logs-"))
     config.stash[LOG_CAPTURE] = log_secrets.capture_handler(config.stash[LOG_CAPTURE_DIR] / "all-records.jsonl")
     logging.getLogger().addHandler(config.stash[LOG_CAPTURE])
@@ -48,28 +50,54 @@ def _processes_output(request, tmp_path_factory):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Fail the run if a secret the tests made is in a log record or a process's output."""
+    """Fail the run if a secret the tests made is in a log record or a process's output.
+
+    Each process of a parallel run searches its own logs; the workers hand their findings to
+    the controller (xdist's `workeroutput`), which reports them all and fails the run."""
     stash = session.config.stash
     if LOG_CAPTURE not in stash:
         return
-    logging.getLogger().removeHandler(stash[LOG_CAPTURE])
-    stash[LOG_CAPTURE].close()
-    outputs = sorted(stash[PROCESSES_OUTPUT].rglob("*.log")) if PROCESSES_OUTPUT in stash else []
-    files = [path for path in [stash[LOG_CAPTURE_DIR] / "all-records.jsonl", *outputs] if path.is_file()]
-    found = log_secrets.leaks(log_secrets.SECRETS.kinds, files)
-    searched = (f"secrets in logs: {len(log_secrets.SECRETS.kinds)} secrets searched for in {len(files)} files "
-                f"({sum(path.stat().st_size for path in files) / 2**20:.1f} MiB)")
+    report = _secrets_in_logs(stash)
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["secrets_in_logs"] = report
+        return
+    reports = [report, *stash[WORKER_SECRET_REPORTS]]
+    found = [line for each in reports for line in each["found"]]
+    searched = (f"secrets in logs: {sum(each['secrets'] for each in reports)} secrets searched for in "
+                f"{sum(each['files'] for each in reports)} files ({sum(each['mib'] for each in reports):.1f} MiB)")
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     write = reporter.write_line if reporter is not None else (lambda line: print(line, file=sys.stderr))
     if not found:
-        shutil.rmtree(stash[LOG_CAPTURE_DIR], ignore_errors=True)
         write(f"\n{searched}: none found")
         return
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
     write(f"\n{searched}: {len(found)} found, the run fails")
     for line in found[:50]:
         write(line)
-    write(f"(all log records of this run: {stash[LOG_CAPTURE_DIR]})")
+    for each in reports:
+        if each["found"]:
+            write(f"(all log records of a process of this run: {each['records']})")
+
+
+def _secrets_in_logs(stash) -> dict:
+    logging.getLogger().removeHandler(stash[LOG_CAPTURE])
+    stash[LOG_CAPTURE].close()
+    outputs = sorted(stash[PROCESSES_OUTPUT].rglob("*.log")) if PROCESSES_OUTPUT in stash else []
+    files = [path for path in [stash[LOG_CAPTURE_DIR] / "all-records.jsonl", *outputs] if path.is_file()]
+    report = {"secrets": len(log_secrets.SECRETS.kinds), "files": len(files), "records": str(stash[LOG_CAPTURE_DIR]),
+              "mib": sum(path.stat().st_size for path in files) / 2**20,
+              "found": log_secrets.leaks(log_secrets.SECRETS.kinds, files)}
+    if not report["found"]:
+        shutil.rmtree(stash[LOG_CAPTURE_DIR], ignore_errors=True)
+    return report
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """A parallel worker ended (controller side): keep what its search of logs found."""
+    report = getattr(node, "workeroutput", {}).get("secrets_in_logs")
+    if report is not None:
+        node.config.stash[WORKER_SECRET_REPORTS].append(report)
 
 
 @pytest.fixture(autouse=True)

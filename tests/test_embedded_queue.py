@@ -1,10 +1,9 @@
 """Without Redis (development mode) jobs run in a thread of the web process."""
-import time
-
 import pytest
 
 from exports.models import TERMINAL_STATES, ExportJob, JobStatus
 from tests.factories import ServiceVersionFactory
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,9 +14,8 @@ def test_embedded_queue_runs_the_export_in_process(api, tenant, settings):
 
     job_id = api.post(api.api("export"), {"inputs": {"folders": ["pricing"]}}, format="json").json()["id"]
 
-    deadline = time.monotonic() + 20
-    while ExportJob.objects.get(pk=job_id).status not in TERMINAL_STATES and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: ExportJob.objects.get(pk=job_id).status in TERMINAL_STATES, 20, interval=0.05,
+             message="the in-process job to end")
     status = api.get(api.api(f"export/{job_id}/status")).json()
     assert status["status"] == JobStatus.CLOSED
     assert api.get(status["outputs"]["files"][0]["file"]).status_code == 200

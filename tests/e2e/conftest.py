@@ -2,13 +2,13 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from tests import log_secrets
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,9 +52,7 @@ def start_worker(redis_queue, tmp_path):
             stderr=subprocess.STDOUT,
         )
         processes.append((process, log))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not redis_queue_has_worker(redis_queue):
-            time.sleep(0.1)
+        wait_for(lambda: redis_queue_has_worker(redis_queue), 30, message="the worker to register")
         return process
 
     yield start

@@ -14,7 +14,8 @@ from rq import Worker
 from rq.cron import CronScheduler
 
 from tests.e2e.conftest import ROOT, process_env
-from tests.reliability.conftest import free_port, pid_alive, seed_catalog, wait_for
+from tests.reliability.conftest import free_port, pid_alive, seed_catalog
+from tests.waiting import wait_for
 from tests.factories import make_api_key
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]

@@ -13,6 +13,7 @@ from tests import log_secrets
 from tests.e2e.conftest import ROOT, process_env
 from tests.exports.api_helpers import close_job, make_job
 from tests.factories import make_api_key
+from tests.reliability.conftest import private_redis  # noqa: F401  fixture
 
 SECRET = "Zq3_vK9-x2LmP0aB7cD4eF6gH8iJ1kL5"
 
@@ -92,18 +93,22 @@ def test_logs_a_secret():
 
 
 @pytest.mark.e2e
-def test_a_run_that_logs_a_secret_fails(tmp_path):
-    """A passing test that logs a secret fails the run, naming it but not showing it."""
+@pytest.mark.parametrize("parallel", [[], ["-n", "2"]], ids=["one process", "two xdist workers"])
+def test_a_run_that_logs_a_secret_fails(tmp_path, private_redis, parallel):
+    """A passing test that logs a secret fails the run, naming it but not showing it, whether
+    it ran in the controller or in a parallel worker. (A Redis of its own: the inner run's
+    workers empty their databases.)"""
     leaky = ROOT / "tests" / "ops" / f"leaky_{tmp_path.name}.py"
     leaky.write_text(LEAKY_TEST.format(secret=SECRET))
+    env = {**process_env(), "REDIS_URL": private_redis.url.rsplit("/", 1)[0] + "/15"}
     try:
-        run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(leaky)],
-                             cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=300)
+        run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *parallel, str(leaky)],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     finally:
         leaky.unlink()
     assert "1 passed" in run.stdout, run.stdout + run.stderr
     assert run.returncode == 1, run.stdout
     assert re.search(r"secrets in logs: \d+ secrets searched for in \d+ files \(.*\): 1 found, the run fails", run.stdout)
     assert f"API key {SECRET[:4]}…" in run.stdout and SECRET not in run.stdout
-    kept = re.search(r"all log records of this run: (\S+)\)", run.stdout).group(1)
+    kept = re.search(r"all log records of a process of this run: (\S+)\)", run.stdout).group(1)
     shutil.rmtree(Path(kept))

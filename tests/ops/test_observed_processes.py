@@ -10,7 +10,8 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.ops.conftest import label_values, parse_scrape, value
-from tests.reliability.conftest import child_pids, free_port, seed_catalog, tenant_api, wait_for
+from tests.reliability.conftest import child_pids, free_port, seed_catalog, tenant_api
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 

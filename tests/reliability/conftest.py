@@ -24,6 +24,7 @@ from rq import Queue, Worker
 from exports.models import ACTIVE_STATES, ExportJob
 from tests.e2e.conftest import ROOT, process_env
 from tests.factories import ServiceVersionFactory, make_api_key
+from tests.waiting import wait_for
 
 SLOW_WORKER = Path(__file__).with_name("slow_worker.py")
 
@@ -32,18 +33,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
-    """Poll `predicate` until it answers something truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:

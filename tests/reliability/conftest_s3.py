@@ -7,7 +7,6 @@ import hashlib
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from django.conf import settings
 from rq import SimpleWorker
 
 from exports.models import ExportJob
+from tests.waiting import wait_for
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
@@ -47,16 +47,16 @@ class MotoServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {self.process.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("moto_server did not start within 30 s")
+        wait_for(self._answers, 30, interval=0.05, message="moto_server to answer")
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {self.process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         """Kill the server at once (its in-memory objects go with it)."""

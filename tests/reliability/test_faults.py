@@ -8,6 +8,7 @@ worker, its forked work horse and the packaging code are otherwise the real ones
 """
 import json
 import os
+import re
 import signal
 import time
 
@@ -169,10 +170,26 @@ def test_redis_outage_answers_503_keeps_status_reads_and_recovers(processes, pri
     private_redis.start()
     accepted = api.post_export(needs_worker)
     assert accepted.status_code == 200, accepted.text
-    # The worker backs off 1, 2, 4, 8 s between reconnection attempts.
+    # The worker retries Redis every 1, 2, 4, then at most 5 s (sparkexport/worker.py).
     status = api.wait_status(accepted.json()["id"], {"closed", "failed"}, timeout=60)
     assert status["status"] == "closed", status
     api.download_and_verify(status)
+
+
+def test_worker_retries_a_lost_redis_at_least_every_five_seconds(processes, private_redis, tmp_path):
+    """RQ alone doubles its wait up to 60 s, so a worker could idle for a minute after Redis
+    returned (the cause of a flake of the test above under load). Ours caps it at 5 s."""
+    worker = processes.worker(redis_url=private_redis.url)
+    log = tmp_path / f"worker-{len(processes.started) - 1}.log"
+    private_redis.stop()
+
+    def waits() -> list[int]:
+        return [int(seconds) for seconds in re.findall(r"retrying in (\d+) seconds", log.read_text())]
+
+    # The dequeue loop waits 1, 2, 4, 5, 5 … s; RQ's pubsub thread says "2" on its own.
+    wait_for(lambda: waits().count(5) >= 2, 40, message="two 5 s waits in the worker's log")
+    assert max(waits()) == 5 and {1, 2, 4} <= set(waits()), waits()
+    assert worker.poll() is None
 
 
 def terminate_backends() -> int:

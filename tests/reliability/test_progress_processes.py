@@ -10,7 +10,8 @@ from django.core.files.base import ContentFile
 from exports.models import JobStatus, TERMINAL_STATES
 from tenants.models import MB
 from tests.factories import ServiceVersionFactory
-from tests.reliability.conftest import tenant_api, wait_for
+from tests.reliability.conftest import tenant_api
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 

@@ -16,7 +16,8 @@ from sparkexport.snapshots import tokens
 from tests.admin.conftest import make_job, store_package
 from tests.conftest import SparkClient
 from tests.factories import ServiceVersionFactory, make_api_key
-from tests.reliability.conftest import private_redis, wait_for  # noqa: F401  fixture
+from tests.reliability.conftest import private_redis  # noqa: F401  fixture
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 
