@@ -41,6 +41,11 @@ RQ_HEARTBEAT_MARGIN = 60
 class ObservedWorker(Worker):
     """RQ's forking worker, observed, under this host's name and heartbeat interval."""
 
+    # RQ doubles its wait between attempts to reach a lost Redis up to 60 s, so after a
+    # 30 s outage a worker could sleep for another 32 s with jobs waiting. A retry every 5 s
+    # at most costs nothing and puts a worker back to work within 5 s of Redis returning.
+    max_connection_wait_time = 5.0
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_SECONDS)
         super().__init__(*args, **kwargs)
@@ -50,11 +55,6 @@ class ObservedWorker(Worker):
     def register_birth(self):
         super().register_birth()
         self.connection.hset(self.key, HEARTBEAT_FIELD, self.job_monitoring_interval)
-
-    # RQ doubles its wait between attempts to reach a lost Redis up to 60 s, so after a
-    # 30 s outage a worker could sleep for another 32 s with jobs waiting. A retry every 5 s
-    # at most costs nothing and puts a worker back to work within 5 s of Redis returning.
-    max_connection_wait_time = 5.0
 
     def work(self, *args, **kwargs):
         if settings.METRICS_PORT:
