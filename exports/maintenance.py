@@ -22,6 +22,7 @@ from rq.registry import StartedJobRegistry
 
 from exports.building import work_file
 from exports.lifecycle import job_fail, job_time_out
+from exports.webhooks.delivery import webhook_deliveries_sweep
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
 from tenants.references import parse_uuid
 from sparkexport.storage import iter_stored_file
@@ -121,7 +122,8 @@ def orphan_work_files() -> list[Path]:
 
 def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
     """End every stale job (failed or closed_by_timeout, with why) and remove partial files
-    of jobs that are not running (those ended here, by RQ's own sweep, or cancelled)."""
+    of jobs that are not running (those ended here, by RQ's own sweep, or cancelled); queue
+    the webhook deliveries that are due and were not queued (exports/webhooks/delivery.py)."""
     outcomes = stale_jobs(now)
     if apply:
         for outcome in outcomes:
@@ -132,6 +134,7 @@ def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
                 job_fail(type(job), job.pk, "WORKER_LOST", f"The job was ended by the reaper: {outcome.reason}. Run it again.")
         for path in orphan_work_files():
             path.unlink(missing_ok=True)
+        webhook_deliveries_sweep()
     return outcomes
 
 

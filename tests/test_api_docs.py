@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLPattern
 
 from exports.api import urls as tenant_api_urls
-from exports.api.error_codes import ANY_REQUEST, ERROR_CODES, JOB_ERROR_CODES, OPERATION_ERRORS, WARNING_CODES
+from exports.error_codes import ANY_REQUEST, ERROR_CODES, JOB_ERROR_CODES, OPERATION_ERRORS, WARNING_CODES
 from tenants.api import urls as token_urls
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -227,14 +227,14 @@ class Processes:
         return server
 
     def worker(self, *, redis_url: str | None = None, slow_read_seconds: float = 0, entry_log: Path | None = None, **env) -> subprocess.Popen:
-        """`manage.py rqworker exports imports`; with slow_read_seconds, through slow_worker.py,
+        """`manage.py rqworker exports imports webhooks --with-scheduler`; with slow_read_seconds, through slow_worker.py,
         which sleeps that long before every read of a stored file (a slow disk or S3)."""
         redis_url = redis_url or os.environ["REDIS_URL"]
         if slow_read_seconds:
             args = [sys.executable, str(SLOW_WORKER)]
             env = {**env, "SPX_SLOW_READ_SECONDS": str(slow_read_seconds), "SPX_ENTRY_LOG": str(entry_log or "")}
         else:
-            args = [sys.executable, "manage.py", "rqworker", "exports", "imports"]
+            args = [sys.executable, "manage.py", "rqworker", "exports", "imports", "webhooks", "--with-scheduler"]
         process = self._popen("worker", args, {"REDIS_URL": redis_url, **env})
         connection = redis.Redis.from_url(redis_url)
         wait_for(
