@@ -25,8 +25,9 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers each path by its script: a list of status codes taken in turn (the last one
-    repeats), or "hang" to never answer (until the test ends)."""
+    """Answers each path by its script: a list of answers taken in turn (the last one repeats),
+    each a status code, "hang" (never answers, until the test ends), "slow" (200 after 0.2 s)
+    or "big" (200 with a 200 KB body)."""
 
     base_url: str = ""
     scripts: dict = field(default_factory=dict)
@@ -57,10 +58,17 @@ def _handler(receiver: Receiver):
             if answer == "hang":
                 receiver.released.wait(60)
                 return
-            self.send_response(answer)
+            if answer == "slow":
+                time.sleep(0.2)
+            content = b"x" * 200_000 if answer == "big" else f"answer {answer}".encode()
+            self.send_response(answer if isinstance(answer, int) else 200)
             self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(content)))
             self.end_headers()
-            self.wfile.write(f"answer {answer}".encode())
+            try:
+                self.wfile.write(content)
+            except OSError:
+                pass  # the sender read its 64 KiB and left
 
         def log_message(self, format, *args):
             pass
@@ -95,6 +103,23 @@ def webhooks_queue():
     queue.connection.flushdb()
     yield queue
     queue.connection.flushdb()
+
+
+def ended_export(tenant, status: str = "closed"):
+    """An export job that has just ended with `status`, through the lifecycle: its deliveries
+    are recorded (and, once committed, queued)."""
+    from django.utils import timezone
+
+    from exports.lifecycle import job_close, job_fail
+    from exports.models import ExportJob, JobStatus
+
+    job = ExportJob.objects.create(tenant=tenant, status=JobStatus.IN_PROGRESS, created_by="ci", started_at=timezone.now(),
+                                   inputs={"folders": ["pricing"]}, file_filter="migrate", version_filter="all")
+    if status == "closed":
+        job_close(ExportJob, job.pk)
+    else:
+        job_fail(ExportJob, job.pk, "INTERNAL_ERROR", "It broke.")
+    return job
 
 
 def endpoint_for(tenant, url: str, events=None):
