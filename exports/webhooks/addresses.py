@@ -11,9 +11,7 @@ from sparkexport.errors import Unprocessable
 
 
 class AddressRefused(Unprocessable):
-    """The URL, or an address its host resolves to, is not allowed."""
-
-    code = "WEBHOOK_URL_REFUSED"
+    """The URL, or an address its host resolves to, is not allowed (each raise names its code)."""
 
 
 @dataclass(frozen=True)

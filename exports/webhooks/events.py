@@ -3,28 +3,27 @@ outbox), queued for sending once it commits. If Redis is down then, the deliveri
 pending and the sweep (exports/webhooks/delivery.py) queues them later: nothing is lost, and
 the job's outcome never waits on a receiver."""
 import json
-import logging
 
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from exports.job_documents import iso_utc, job_status_document
 from exports.webhooks.delivery import endpoint_drain_enqueue
 from exports.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-logger = logging.getLogger("sparkexport.webhooks")
 
-
-def subscribed_endpoints(tenant_id: int, event: str) -> list[WebhookEndpoint]:
-    """The tenant's active endpoints that asked for `event`."""
-    return [endpoint for endpoint in WebhookEndpoint.objects.filter(tenant_id=tenant_id, active=True).order_by("created_at")
-            if event in endpoint.events]
+def subscribed_endpoints(model, job_id, event: str) -> list[WebhookEndpoint]:
+    """The active endpoints of the job's tenant that asked for `event` (one query)."""
+    tenant = Subquery(model.objects.filter(pk=job_id).values("tenant_id")[:1])
+    endpoints = WebhookEndpoint.objects.filter(tenant_id=tenant, active=True).order_by("created_at")
+    return [endpoint for endpoint in endpoints if event in endpoint.events]
 
 
 def webhook_body(*, delivery_id, event: str, created, tenant_slug: str, data: dict) -> bytes:
     return json.dumps(
         {"id": str(delivery_id), "event": event, "created": iso_utc(created), "tenant": tenant_slug, "data": data},
-        separators=(",", ":"), sort_keys=False,
+        separators=(",", ":"),
     ).encode()
 
 
@@ -32,8 +31,7 @@ def job_event_record(model, job_id, status: str) -> None:
     """`job_id` (of `model`) has just moved to terminal `status`, in the current transaction:
     a delivery for each endpoint of its tenant subscribed to the event, queued on commit."""
     event = f"{model.kind}.{status}"
-    tenant_id = model.objects.filter(pk=job_id).values_list("tenant_id", flat=True).first()
-    endpoints = subscribed_endpoints(tenant_id, event) if tenant_id is not None else []
+    endpoints = subscribed_endpoints(model, job_id, event)
     if not endpoints:
         return
     job = model.objects.select_related("tenant").get(pk=job_id)
@@ -41,7 +39,7 @@ def job_event_record(model, job_id, status: str) -> None:
     now = timezone.now()
     deliveries = []
     for endpoint in endpoints:
-        delivery = WebhookDelivery(tenant_id=tenant_id, endpoint=endpoint, event=event, job_kind=model.kind,
+        delivery = WebhookDelivery(tenant_id=job.tenant_id, endpoint=endpoint, event=event, job_kind=model.kind,
                                    job_id=job.pk, created_at=now, next_attempt_at=now)
         delivery.body = webhook_body(delivery_id=delivery.delivery_id, event=event, created=now,
                                      tenant_slug=job.tenant.slug, data=data)

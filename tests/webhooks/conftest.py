@@ -98,11 +98,9 @@ def private_networks(settings):
 
 
 @pytest.fixture
-def webhooks_queue():
-    queue = django_rq.get_queue("webhooks")
-    queue.connection.flushdb()
-    yield queue
-    queue.connection.flushdb()
+def webhooks_queue(redis_queue):
+    """The real `webhooks` queue; the test Redis database is emptied before and after."""
+    return django_rq.get_queue("webhooks")
 
 
 def ended_export(tenant, status: str = "closed"):
