@@ -10,6 +10,7 @@ endpoints (exports/webhooks/events.py).
 """
 import hashlib
 import json
+from contextlib import nullcontext
 
 from django.db import transaction
 from django.utils import timezone
@@ -120,7 +121,7 @@ def job_transition(model, job_id, from_states, **changes) -> bool:
     if ends and "progress" not in changes:
         changes["progress"] = live_progress(job_id)
     # An end and its webhook deliveries commit together (an outbox: exports/webhooks/events.py).
-    with transaction.atomic():
+    with transaction.atomic() if ends else nullcontext():
         moved = bool(
             model.objects.filter(pk=job_id, status__in=from_states).update(updated_at=timezone.now(), **changes)
         )

@@ -27,6 +27,11 @@ OUTSIDE_THE_API = {
     "UPLOAD_EXPIRED": "the admin's re-run of an import",
     "INVALID_WORKBOOK": "service_version_add and the admin's catalog upload",
     "INVALID_NEURON_PACKAGE": "service_version_add and the admin's catalog upload",
+    **dict.fromkeys(
+        ["WEBHOOK_URL_INVALID", "WEBHOOK_URL_NOT_HTTPS", "WEBHOOK_HOST_UNRESOLVED", "WEBHOOK_ADDRESS_NOT_PUBLIC",
+         "WEBHOOK_EVENT_UNKNOWN", "WEBHOOK_NOT_FOUND"],
+        "webhook_add, webhook_remove and the admin's webhook endpoints",
+    ),
 }
 
 

@@ -37,12 +37,11 @@ def url_parts(url: str, *, allow_private: bool) -> tuple[str, str, int, str]:
         port = parts.port
     except ValueError:
         raise AddressRefused(f"{url!r} is not a URL.", code="WEBHOOK_URL_INVALID") from None
-    schemes = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise AddressRefused(
-            f"The webhook URL must be https://host/path (http only where WEBHOOK_ALLOW_PRIVATE_NETWORKS is on); got {url!r}.",
-            code="WEBHOOK_URL_NOT_HTTPS" if parts.hostname else "WEBHOOK_URL_INVALID",
-        )
+    must = "The webhook URL must be https://host/path (http only where WEBHOOK_ALLOW_PRIVATE_NETWORKS is on)"
+    if not parts.hostname:
+        raise AddressRefused(f"{must}; {url!r} names no host.", code="WEBHOOK_URL_INVALID")
+    if parts.scheme not in (("https", "http") if allow_private else ("https",)):
+        raise AddressRefused(f"{must}; got {url!r}.", code="WEBHOOK_URL_NOT_HTTPS")
     if parts.username or parts.password:
         raise AddressRefused("The webhook URL must not hold a user name or password.", code="WEBHOOK_URL_INVALID")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

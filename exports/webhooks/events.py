@@ -3,6 +3,7 @@ outbox), queued for sending once it commits. If Redis is down then, the deliveri
 pending and the sweep (exports/webhooks/delivery.py) queues them later: nothing is lost, and
 the job's outcome never waits on a receiver."""
 import json
+import logging
 
 from django.db import transaction
 from django.db.models import Subquery
@@ -11,6 +12,8 @@ from django.utils import timezone
 from exports.job_documents import iso_utc, job_status_document
 from exports.webhooks.delivery import endpoint_drain_enqueue
 from exports.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+logger = logging.getLogger("sparkexport.webhooks")
 
 
 def subscribed_endpoints(model, job_id, event: str) -> list[WebhookEndpoint]:
@@ -29,11 +32,23 @@ def webhook_body(*, delivery_id, event: str, created, tenant_slug: str, data: di
 
 def job_event_record(model, job_id, status: str) -> None:
     """`job_id` (of `model`) has just moved to terminal `status`, in the current transaction:
-    a delivery for each endpoint of its tenant subscribed to the event, queued on commit."""
+    a delivery for each endpoint of its tenant subscribed to the event, queued on commit. A
+    failure here is logged and leaves the job's end as it is (in its own savepoint)."""
     event = f"{model.kind}.{status}"
     endpoints = subscribed_endpoints(model, job_id, event)
     if not endpoints:
         return
+    try:
+        with transaction.atomic():
+            _deliveries_create(model, job_id, event, endpoints)
+    except Exception:
+        logger.exception("%s %s: its %s webhook deliveries could not be recorded", model.kind, job_id, event)
+        return
+    endpoint_ids = [str(endpoint.pk) for endpoint in endpoints]
+    transaction.on_commit(lambda: _queue_after_commit(endpoint_ids), robust=True)
+
+
+def _deliveries_create(model, job_id, event: str, endpoints) -> None:
     job = model.objects.select_related("tenant").get(pk=job_id)
     data = job_status_document(job)
     now = timezone.now()
@@ -45,8 +60,6 @@ def job_event_record(model, job_id, status: str) -> None:
                                      tenant_slug=job.tenant.slug, data=data)
         deliveries.append(delivery)
     WebhookDelivery.objects.bulk_create(deliveries)
-    endpoint_ids = [str(endpoint.pk) for endpoint in endpoints]
-    transaction.on_commit(lambda: _queue_after_commit(endpoint_ids), robust=True)
 
 
 def _queue_after_commit(endpoint_ids: list[str]) -> None:

@@ -10,6 +10,7 @@ from rq import SimpleWorker
 
 from exports.lifecycle import job_cancel, job_close, job_fail, job_time_out
 from exports.models import ExportJob, ImportJob, JobStatus
+from exports.webhooks import events
 from exports.webhooks.delivery import webhook_deliveries_sweep
 from exports.webhooks.models import WEBHOOK_EVENTS, DeliveryStatus, WebhookDelivery
 from tenants.callers import Caller
@@ -142,3 +143,19 @@ def test_redis_down_at_the_end_loses_nothing_the_sweep_queues_it(
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert len(receiver.at("/hook")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_that_cannot_be_recorded_leaves_the_end_as_it_is(tenant, supervisor_api, receiver, monkeypatch):
+    endpoint_for(tenant, receiver.url("/hook"))
+    job = running_job(ExportJob, tenant, supervisor_api)
+
+    def broken(job):
+        raise RuntimeError("a status document that cannot be built")
+
+    monkeypatch.setattr(events, "job_status_document", broken)
+    assert job_close(ExportJob, job.pk)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.CLOSED
+    assert WebhookDelivery.objects.count() == 0
