@@ -51,7 +51,7 @@ def demo(processes, tmp_path):  # noqa: F811
     member_add(tenant=tenant, username="ci-robot")
     _, client_id, client_secret = oauth_client_create(tenant=tenant, name="demo-client", username="ci-robot")
     server = processes.server(workers=1, threads=4)
-    processes.worker(WEBHOOK_ALLOW_PRIVATE_NETWORKS="1")  # the README's webhook receiver is on this machine
+    processes.worker(webhooks=True, WEBHOOK_ALLOW_PRIVATE_NETWORKS="1")  # the README's webhook receiver is on this machine
     env = {
         **process_env(),
         "API_KEY": make_api_key(tenant, name="demo-key"),

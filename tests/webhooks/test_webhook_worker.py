@@ -15,7 +15,7 @@ def test_a_silent_receiver_does_not_hold_the_worker_and_retries_are_scheduled(
     silent, _ = endpoint_for(tenant, receiver.url("/silent", "hang"))
     healthy, _ = endpoint_for(tenant, receiver.url("/healthy", 200))
     flaky, _ = endpoint_for(tenant, receiver.url("/flaky", 500, 200))
-    processes.worker(WEBHOOK_ALLOW_PRIVATE_NETWORKS="1", WEBHOOK_RETRY_DELAYS="1")  # one worker for all three
+    processes.worker(webhooks=True, WEBHOOK_ALLOW_PRIVATE_NETWORKS="1", WEBHOOK_RETRY_DELAYS="1")  # one worker for all three
 
     ended_export(tenant)  # queues the three endpoints' drains, the silent one first
 
