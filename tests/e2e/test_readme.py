@@ -63,7 +63,8 @@ def demo(processes, tmp_path):  # noqa: F811
 
 
 def localised(code: str, base_url: str) -> str:
-    code = code.replace(README_BASE, base_url).replace("127.0.0.1:8001", f"127.0.0.1:{free_port()}")
+    code = re.sub(r"\b8001\b", str(free_port()), code.replace(README_BASE, base_url))  # the webhook receiver's port
+    code = code.replace(" scripts/", f" {ROOT}/scripts/")
     return code.replace(".venv/bin/python manage.py", f"{sys.executable} {ROOT / 'manage.py'}")
 
 
