@@ -25,7 +25,7 @@ run: install
 	PORT=$(PORT) PYTHON=$(PY) ./scripts/run.sh
 
 worker: install
-	$(PY) manage.py rqworker exports imports
+	$(PY) manage.py rqworker exports imports webhooks --with-scheduler
 
 test: install
 	DJANGO_SECRET_KEY=test-only-secret-key DJANGO_DEBUG=0 DATABASE_CONN_MAX_AGE=0 \

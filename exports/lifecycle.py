@@ -5,10 +5,12 @@ so a cancel racing the worker can never be overwritten by it; the row is the tru
 Redis. The job's kind, queue and limit are attributes of its model (exports/models.py), so
 nothing here asks which kind it has. RQ entry points are passed as callables (exports/jobs.py).
 Creation (`job_created`) and every status change are reported here, once for both kinds, to
-the job's log line and metrics (exports/observability.py).
+the job's log line and metrics (exports/observability.py); every end, to the tenant's webhook
+endpoints (exports/webhooks/events.py).
 """
 import hashlib
 import json
+from contextlib import nullcontext
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,6 +18,7 @@ from django.utils import timezone
 from exports.audit import audit_record
 from exports.models import ACTIVE_STATES, TERMINAL_STATES, AuditAction, BackgroundJob, JobStatus
 from exports.observability import job_created_observe, job_moved_observe
+from exports.webhooks.events import job_event_record
 from sparkexport import queue
 from sparkexport.job_progress import forget_progress, live_progress
 from sparkexport.errors import Conflict, JobLimitReached, Unprocessable
@@ -83,6 +86,12 @@ def job_created(job: BackgroundJob, *, caller) -> None:
     job_created_observe(job, tenant_slug=caller.tenant.slug, created_by=caller.label)
 
 
+def job_created_finished(job: BackgroundJob) -> None:
+    """A service created `job` already finished (a reused package, a dry run), in its open
+    transaction: its end is an event like any other."""
+    job_event_record(type(job), job.pk, job.status)
+
+
 def job_enqueue(job: BackgroundJob, run, on_failure) -> None:
     """Put a job on its kind's queue: `run(job_id)` and, when RQ fails it, `on_failure`.
     If Redis refuses, the job fails at once and the caller answers 503."""
@@ -107,13 +116,18 @@ def job_enqueue(job: BackgroundJob, run, on_failure) -> None:
 def job_transition(model, job_id, from_states, **changes) -> bool:
     """Move a job to new values only if it is still in one of `from_states`; a new status is
     logged and counted once it commits. A job that ends keeps the progress it had published
-    (sparkexport/job_progress.py), unless the change says what it is."""
+    (sparkexport/job_progress.py), unless the change says what it is, and its tenant's webhook
+    endpoints get a delivery of the event, recorded in the same transaction."""
     ends = changes.get("status") in TERMINAL_STATES
     if ends and "progress" not in changes:
         changes["progress"] = live_progress(job_id)
-    moved = bool(
-        model.objects.filter(pk=job_id, status__in=from_states).update(updated_at=timezone.now(), **changes)
-    )
+    # An end and its webhook deliveries commit together (an outbox: exports/webhooks/events.py).
+    with transaction.atomic() if ends else nullcontext():
+        moved = bool(
+            model.objects.filter(pk=job_id, status__in=from_states).update(updated_at=timezone.now(), **changes)
+        )
+        if moved and ends:
+            job_event_record(model, job_id, changes["status"])
     if moved and "status" in changes:
         job_moved_observe(model, job_id, changes)
     if moved and ends:

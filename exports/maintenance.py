@@ -19,6 +19,7 @@ from rq.job import Job, JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
 from exports.lifecycle import job_fail, job_time_out
+from exports.webhooks.delivery import webhook_deliveries_sweep
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, JobStatus, package_storage
 from exports.scratch import orphan_work_files_remove
 from sparkexport.storage import iter_stored_file
@@ -115,8 +116,9 @@ def stale_jobs(now=None) -> list[ReapOutcome]:
 
 
 def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
-    """End every stale job (failed or closed_by_timeout, with why) and remove this host's
-    scratch files of jobs that are not running (those ended here, by RQ's own sweep, or cancelled)."""
+    """End every stale job (failed or closed_by_timeout, with why), remove this host's scratch
+    files of jobs that are not running (those ended here, by RQ's own sweep, or cancelled), and
+    queue the webhook deliveries that are due and were not queued (exports/webhooks/delivery.py)."""
     outcomes = stale_jobs(now)
     if apply:
         for outcome in outcomes:
@@ -126,6 +128,7 @@ def exports_reap(*, apply: bool, now=None) -> list[ReapOutcome]:
             else:
                 job_fail(type(job), job.pk, "WORKER_LOST", f"The job was ended by the reaper: {outcome.reason}. Run it again.")
         orphan_work_files_remove()
+        webhook_deliveries_sweep()
     return outcomes
 
 

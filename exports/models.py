@@ -292,3 +292,7 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.actor} {self.action} {self.job_kind} {self.job_id}"
+
+
+# Webhooks live in their own package (exports/webhooks/), registered in this app.
+from exports.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

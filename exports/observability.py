@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from exports.dashboard import queue_workers
 from exports.models import ACTIVE_STATES, TERMINAL_STATES, ExportJob, ImportJob, JobStatus
+from exports.webhooks.delivery import QUEUE as WEBHOOKS_QUEUE
 from sparkexport import metrics
 from sparkexport.logs import log_context_bind
 from sparkexport.queue import queue_depth
@@ -129,7 +130,7 @@ class JobLoadCollector:
     def _queues(self):
         depth = GaugeMetricFamily("sparkexport_queue_depth", "Jobs waiting on each RQ queue.", labels=["queue"])
         workers = GaugeMetricFamily("sparkexport_workers", "Live RQ workers listening on each queue.", labels=["queue"])
-        for name in (model.queue_name for model in JOB_MODELS):
+        for name in (*(model.queue_name for model in JOB_MODELS), WEBHOOKS_QUEUE):
             try:
                 depth.add_metric([name], queue_depth(name))
             except RedisError as exc:

@@ -1,4 +1,5 @@
-"""Retention: delete stored export packages and import uploads (and, if asked, job rows) past it.
+"""Retention: delete stored export packages and import uploads (and, if asked, job rows) past
+it, and the webhook deliveries of that age.
 
 Batch by batch, each read in the order of an index that holds only the files still stored, so
 memory stays bounded and the cost follows what is due, not the history. A batch deletes its
@@ -13,6 +14,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from exports.models import ACTIVE_STATES, ExportJob, ImportJob, package_storage
+from exports.webhooks.models import DeliveryStatus, WebhookDelivery
 
 PURGE_BATCH = 500
 
@@ -86,6 +88,16 @@ def _delete_rows(model, cutoff) -> None:
         model.objects.filter(pk__in=pks).delete()
 
 
+def _finished_deliveries_before(cutoff):
+    """Webhook deliveries past retention, with their attempts (a pending one is still being sent)."""
+    return WebhookDelivery.objects.exclude(status=DeliveryStatus.PENDING).filter(created_at__lt=cutoff)
+
+
+def _delete_deliveries(cutoff) -> None:
+    while pks := list(_finished_deliveries_before(cutoff).order_by("created_at").values_list("pk", flat=True)[:PURGE_BATCH]):
+        WebhookDelivery.objects.filter(pk__in=pks).delete()
+
+
 def exports_purge(
     *, older_than: timedelta, apply: bool, delete_rows: bool = False, now=None, progress=None
 ) -> dict:
@@ -102,10 +114,12 @@ def exports_purge(
         "uploads": due[UPLOADS]["count"],
         "bytes": sum(figures["bytes"] or 0 for figures in due.values()),
         "rows": sum(finished_before(model, cutoff).count() for model in (ExportJob, ImportJob)) if delete_rows else 0,
+        "webhook_deliveries": _finished_deliveries_before(cutoff).count(),
     }
     if apply:
         for files in (PACKAGES, UPLOADS):
             _purge_files(files, cutoff, now, progress or (lambda count: None))
+        _delete_deliveries(cutoff)
         if delete_rows:
             for model in (ExportJob, ImportJob):
                 _delete_rows(model, cutoff)

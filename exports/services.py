@@ -10,7 +10,8 @@ from django.utils import timezone
 from exports.audit import audit_record
 from exports.jobs import on_export_job_failure, run_export_job
 from exports.lifecycle import (
-    creator_fields, idempotent_job, job_created, job_enqueue, job_limit_check, request_fingerprint,
+    creator_fields, idempotent_job, job_created, job_created_finished, job_enqueue, job_limit_check,
+    request_fingerprint,
 )
 from exports.models import AuditAction, ExportJob, ExportJobVersion, FileFilter, JobStatus, VersionFilter
 from exports.packages.reuse import reusable_package
@@ -118,7 +119,9 @@ def _create(caller, selection: Selection, fields: dict, *, enqueue: bool) -> tup
         ExportJobVersion.objects.bulk_create(
             ExportJobVersion(exportjob_id=job.pk, serviceversion_id=pk) for pk in selection.version_pks
         )
-        if enqueue and reused is None:
+        if reused is not None:
+            job_created_finished(job)
+        elif enqueue:
             transaction.on_commit(lambda: job_enqueue(job, run_export_job, on_export_job_failure))
     return job, True
 

@@ -56,7 +56,7 @@ if [ -n "${REDIS_URL:-}" ]; then
   export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$PWD/data/metrics}
   mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
   find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
-  "$PY" manage.py rqworker exports imports &
+  "$PY" manage.py rqworker exports imports webhooks --with-scheduler &
   worker=$!
   "$PY" manage.py rqcron exports.cron &
   cron=$!

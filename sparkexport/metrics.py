@@ -54,6 +54,10 @@ HTTP_DURATION = Histogram(
     ["view"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 AUTH_FAILURES = Counter("sparkexport_auth_failures", "Refused credentials, by scheme.", ["scheme"])
+WEBHOOK_ATTEMPTS = Counter(
+    "sparkexport_webhook_attempts", "Webhook delivery attempts, by event and outcome (delivered, http_error, "
+    "timeout, connection_error, refused).", ["event", "outcome"],
+)
 SNAPSHOT_LOOKUPS = Counter("sparkexport_snapshot_lookups", "Status snapshot lookups, by kind and hit or miss.",
                            ["kind", "result"])
 

@@ -3,12 +3,15 @@
 The embedded mode exists so `make run` needs no Redis; production settings refuse it.
 """
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import django_rq
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils import timezone
+from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 from rq import Callback
 
@@ -58,6 +61,28 @@ def enqueue(queue_name: str, func: Callable[[str], None], *, job_id: str, timeou
         raise QueueUnavailable(str(exc)) from exc
 
 
+def enqueue_call(queue_name: str, func_path: str, *args, timeout: int, at=None) -> None:
+    """Queue `func_path(*args)` (a dotted path RQ imports), now or at datetime `at` (RQ's
+    scheduler, run by `rqworker --with-scheduler`, moves it onto the queue then). Raises
+    QueueUnavailable when Redis refuses; in embedded mode it runs in a thread."""
+    if settings.EMBEDDED_QUEUE:
+        delay = max(0.0, (at - timezone.now()).total_seconds()) if at else 0.0
+        timer = threading.Timer(delay, lambda: _embedded_executor().submit(_run_embedded, import_string(func_path), *args))
+        timer.daemon = True
+        timer.start()
+        return
+    queue = django_rq.get_queue(queue_name)
+    options = {"job_timeout": timeout, "result_ttl": 600, "failure_ttl": 7 * 24 * 3600}
+    try:
+        if at is None:
+            queue.enqueue(func_path, *args, **options)
+        else:
+            queue.enqueue_at(at, func_path, *args, **options)
+    except RedisError as exc:
+        logger.error("queue %s unreachable for %s: %s", queue_name, func_path, exc)
+        raise QueueUnavailable(str(exc)) from exc
+
+
 def queue_depth(queue_name: str) -> int:
     """How many jobs wait on a queue; raises RedisError when Redis does not answer."""
     return django_rq.get_queue(queue_name).count
@@ -79,11 +104,11 @@ def _embedded_executor() -> ThreadPoolExecutor:
     return _embedded_pool
 
 
-def _run_embedded(func, job_id: str) -> None:
+def _run_embedded(func, *args) -> None:
     close_old_connections()
     try:
-        func(job_id)
+        func(*args)
     except Exception:
-        logger.exception("embedded job %s failed", job_id)
+        logger.exception("embedded job %s%s failed", func.__name__, args)
     finally:
         connection.close()

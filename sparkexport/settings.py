@@ -176,13 +176,14 @@ EMBEDDED_QUEUE = not REDIS_URL
 if EMBEDDED_QUEUE and not DEBUG:
     raise ImproperlyConfigured(
         "REDIS_URL is not set. Production mode needs a Redis server for the job queues "
-        "(REDIS_URL=redis://host:6379/0) and a worker (manage.py rqworker exports imports). "
+        "(REDIS_URL=redis://host:6379/0) and a worker (manage.py rqworker exports imports webhooks --with-scheduler). "
         "Set DJANGO_DEBUG=1 to run jobs in-process for local development instead."
     )
 _redis_url = REDIS_URL or "redis://127.0.0.1:6379/0"
 RQ_QUEUES = {
     "exports": {"URL": _redis_url, "DEFAULT_TIMEOUT": 3600},
     "imports": {"URL": _redis_url, "DEFAULT_TIMEOUT": 3600},
+    "webhooks": {"URL": _redis_url, "DEFAULT_TIMEOUT": 300},
 }
 RQ = {
     "COMMIT_MODE": "auto",  # services enqueue through transaction.on_commit themselves
@@ -296,6 +297,26 @@ STATUS_SNAPSHOTS = env_bool("STATUS_SNAPSHOTS", True)
 SNAPSHOT_MAX_AGE = float(os.environ.get("SNAPSHOT_MAX_AGE", "60"))
 
 LOGIN_URL = "admin:login"
+
+# --- Webhooks (docs/webhooks.md) -------------------------------------------------------
+# Where the links of a webhook's status document point (there is no request to take it from).
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000")
+
+
+def _retry_delays(value: str) -> tuple[int, ...]:
+    try:
+        delays = tuple(int(item) for item in value.split(",") if item.strip())
+    except ValueError:
+        delays = ()
+    if not delays or min(delays) < 0:
+        raise ImproperlyConfigured(f"WEBHOOK_RETRY_DELAYS is {value!r}: give seconds, comma-separated, e.g. 60,300,3600.")
+    return delays
+
+
+# Seconds before each retry of a delivery that failed: exponential, about 24 hours in all.
+WEBHOOK_RETRY_DELAYS = _retry_delays(os.environ.get("WEBHOOK_RETRY_DELAYS", "15,60,300,900,1800,3600,7200,14400,28800,28800"))
+# On: private, loopback and link-local receivers and plain http are allowed (tests, on-premises).
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS")
 
 # --- Logs and metrics (docs/observability.md) -------------------------------------------
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"

@@ -2,8 +2,8 @@
 
 While the suite runs, every record that reaches the root logger is written, formatted as
 production formats it (sparkexport.logs.JsonFormatter, traceback included), to one file; and
-every secret the suite makes is collected where it is made: API keys and OAuth client
-secrets from the services that return them, passwords when they are hashed, bearer tokens
+every secret the suite makes is collected where it is made: API keys, OAuth client
+secrets and webhook signing secrets from the services that make them, passwords when they are hashed, bearer tokens
 when their row is saved, download-link signatures when a link is signed, and what
 `manage.py ... --json` subprocesses print. At the end of the session that file, and the
 output of every process the tests started (`*.log` under pytest's temporary directory), are
@@ -30,7 +30,8 @@ from sparkexport.logs import JsonFormatter
 MIN_LENGTH = 8
 WORD = re.compile(r"[A-Za-z0-9_-]+")
 ESCAPES = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)|%[0-9A-Fa-f]{2}")
-PRINTED_SECRET_FIELDS = {"api_key": "API key", "client_secret": "OAuth client secret", "password": "password"}
+PRINTED_SECRET_FIELDS = {"api_key": "API key", "client_secret": "OAuth client secret", "password": "password",
+                         "secret": "webhook secret"}
 
 
 class Secrets:
@@ -92,6 +93,7 @@ def collect_secrets(secrets: Secrets = SECRETS) -> None:
         return
     collect_secrets.done = True
     from exports import downloads
+    from exports.webhooks import signing
     from tenants import services
 
     _replace_everywhere(services.apikey_create, _recording(services.apikey_create, lambda made: secrets.add_api_key(made[1])))
@@ -99,6 +101,7 @@ def collect_secrets(secrets: Secrets = SECRETS) -> None:
                         _recording(services.oauth_client_create, lambda made: secrets.add("OAuth client secret", made[2])))
     _replace_everywhere(downloads.download_token, _recording(
         downloads.download_token, lambda token: secrets.add("download link signature", token.rpartition(":")[2])))
+    _replace_everywhere(signing.secret_new, _recording(signing.secret_new, lambda secret: secrets.add("webhook secret", secret)))
     make_password = hashers.make_password
 
     @functools.wraps(make_password)

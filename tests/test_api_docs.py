@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLPattern
 
 from exports.api import urls as tenant_api_urls
-from exports.api.error_codes import ANY_REQUEST, ERROR_CODES, JOB_ERROR_CODES, OPERATION_ERRORS, WARNING_CODES
+from exports.error_codes import ANY_REQUEST, ERROR_CODES, JOB_ERROR_CODES, OPERATION_ERRORS, WARNING_CODES
 from tenants.api import urls as token_urls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +27,11 @@ OUTSIDE_THE_API = {
     "UPLOAD_EXPIRED": "the admin's re-run of an import",
     "INVALID_WORKBOOK": "service_version_add and the admin's catalog upload",
     "INVALID_NEURON_PACKAGE": "service_version_add and the admin's catalog upload",
+    **dict.fromkeys(
+        ["WEBHOOK_URL_INVALID", "WEBHOOK_URL_NOT_HTTPS", "WEBHOOK_HOST_UNRESOLVED", "WEBHOOK_ADDRESS_NOT_PUBLIC",
+         "WEBHOOK_EVENT_UNKNOWN", "WEBHOOK_NOT_FOUND"],
+        "webhook_add, webhook_remove and the admin's webhook endpoints",
+    ),
 }
 
 

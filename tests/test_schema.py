@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 
-from exports.api.error_codes import ANY_REQUEST, OPERATION_ERRORS, operation_error_codes
+from exports.error_codes import ANY_REQUEST, OPERATION_ERRORS, operation_error_codes
 from tests.security.conftest import build_world
 
 pytestmark = pytest.mark.django_db

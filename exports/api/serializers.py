@@ -1,27 +1,18 @@
 """Input and output serializers of the v4 export API."""
 import re
-from datetime import UTC
 
-from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from exports.api.error_codes import ErrorItemSerializer, job_errors_description
-from exports.downloads import download_path
+from exports.job_documents import (  # noqa: F401  the status documents, re-exported for the views
+    ExportStatusSerializer,
+    download_url,
+    iso_utc,
+)
 from exports.models import FileFilter, JobStatus, VersionFilter
-from exports.packages.contents import service_rows, service_version_rows
-from sparkexport.job_progress import progress_figures
 
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-. ()]{1,96}\.zip$")
 MAX_REFERENCES = 10_000
-
-
-def iso_utc(value) -> str | None:
-    """ISO 8601 in UTC with milliseconds and a Z, as Spark writes timestamps."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _names(max_length: int) -> serializers.ListField:
@@ -109,128 +100,6 @@ class CancelRequestSerializer(serializers.Serializer):
     @partial.setter
     def partial(self, value) -> None:
         pass
-
-
-class ExportFileSerializer(serializers.Serializer):
-    file = serializers.URLField(help_text="Download URL; works with your credentials or, until it expires, without.")
-    file_hash = serializers.CharField(help_text="SHA-256 (hex) of the ZIP.")
-    zip_process_time = serializers.IntegerField(help_text="Milliseconds spent building the ZIP.")
-
-
-class ServiceRowSerializer(serializers.Serializer):
-    service_uri_source = serializers.CharField()
-    folder_source = serializers.CharField()
-    service_source = serializers.CharField()
-    service_id_source = serializers.UUIDField()
-
-
-class ServiceVersionRowSerializer(ServiceRowSerializer):
-    version_source = serializers.CharField()
-    version_id_source = serializers.UUIDField()
-
-
-class DependencyRowSerializer(serializers.Serializer):
-    service_uri_source = serializers.CharField(help_text="The calling version, as `folder/service[version]`.")
-    version_id_source = serializers.UUIDField(help_text="The calling version's version_id.")
-    xcall = serializers.CharField(help_text="The Xcall's first argument as written (the expression, if dynamic).")
-    dynamic = serializers.BooleanField(help_text="The reference is computed when the workbook calculates: it "
-                                       "cannot be resolved, so it is reported, never followed.")
-    resolved_service_uri = serializers.CharField(
-        allow_null=True, help_text="The version the Xcall reaches, as `folder/service[version]`; null when "
-        "dynamic or unresolved.")
-    resolved_version_id = serializers.UUIDField(allow_null=True, help_text="Its version_id; null likewise.")
-    included = serializers.BooleanField(help_text="Whether the version it reaches is in this package.")
-
-
-class ExportOutputsSerializer(serializers.Serializer):
-    files = ExportFileSerializer(many=True)
-    services = ServiceRowSerializer(many=True)
-    service_versions = ServiceVersionRowSerializer(many=True)
-    dependencies = DependencyRowSerializer(
-        many=True, help_text="One row per Xcall of each exported version, sorted by caller and Xcall, "
-        "whether or not `include_dependencies` was asked for; the package manifest holds the same rows.")
-
-
-def download_url(request, tenant_slug: str, job_id, file_name: str) -> str:
-    """The package's signed link, issued to the credential of `request.caller`."""
-    return request.build_absolute_uri(download_path(tenant_slug, job_id, file_name, request.caller.credential_id))
-
-
-class ProgressSerializer(serializers.Serializer):
-    entries_done = serializers.IntegerField(help_text="Entries (export: ZIP members; import: files stored) done.")
-    entries_total = serializers.IntegerField(allow_null=True, help_text="Known when the job starts; null before.")
-    bytes_done = serializers.IntegerField(help_text="Bytes of those entries done.")
-    bytes_total = serializers.IntegerField(allow_null=True, help_text="Known when the job starts; null before.")
-
-
-class JobStatusSerializer(serializers.Serializer):
-    """What the export and import status documents share; `kind` names which one."""
-
-    kind = ""
-    object = serializers.SerializerMethodField()
-    id = serializers.UUIDField(source="pk")
-    response_timestamp = serializers.SerializerMethodField()
-    status = serializers.ChoiceField(choices=JobStatus.choices)
-    status_url = serializers.SerializerMethodField()
-    process_time = serializers.IntegerField(source="process_time_ms", help_text="Milliseconds.")
-    source_system = serializers.CharField(allow_null=True)
-    correlation_id = serializers.CharField(allow_null=True)
-    progress = serializers.SerializerMethodField(
-        help_text="How far the job got, updated a few times a second while it runs; done equals total once `closed`."
-    )
-
-    def get_object(self, job) -> str:
-        return self.kind
-
-    @extend_schema_field(ProgressSerializer)
-    def get_progress(self, job) -> dict:
-        return progress_figures(job.pk, active=job.is_active, recorded=job.progress)
-
-    def get_response_timestamp(self, job) -> str:
-        return iso_utc(timezone.now())
-
-    def get_status_url(self, job) -> str:
-        path = reverse(f"{self.kind}-status", kwargs={"tenant": job.tenant.slug, "job_id": job.pk})
-        return self.context["request"].build_absolute_uri(path)
-
-
-class ExportStatusSerializer(JobStatusSerializer):
-    """The export status document (POST export, GET status, PATCH)."""
-
-    kind = "export"
-    outputs = serializers.SerializerMethodField()
-    errors = serializers.SerializerMethodField()
-
-    @extend_schema_field(ErrorItemSerializer(many=True, allow_null=True, help_text=job_errors_description("export")))
-    def get_errors(self, job):
-        if job.package_expired_at:
-            return [
-                {
-                    "code": "PACKAGE_EXPIRED",
-                    "message": f"The package was deleted on {iso_utc(job.package_expired_at)} after "
-                    "the retention period. Run the export again for a new one.",
-                }
-            ]
-        return job.errors
-
-    @extend_schema_field(ExportOutputsSerializer)
-    def get_outputs(self, job):
-        versions = list(job.versions.all())
-        files = []
-        if job.status == JobStatus.CLOSED and job.package:
-            files.append(
-                {
-                    "file": download_url(self.context["request"], job.tenant.slug, job.pk, job.file_name),
-                    "file_hash": job.file_hash,
-                    "zip_process_time": job.zip_process_time_ms,
-                }
-            )
-        return {
-            "files": files,
-            "services": service_rows(versions),
-            "service_versions": service_version_rows(versions),
-            "dependencies": job.dependencies,
-        }
 
 
 class JobSummaryDataSerializer(serializers.Serializer):

@@ -7,7 +7,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exports.api.error_codes import operation_schema
+from exports.error_codes import operation_schema
 from exports.api.serializers import (
     CancelRequestSerializer,
     ExportRequestSerializer,

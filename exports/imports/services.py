@@ -14,7 +14,8 @@ from exports.imports.checks import import_check, plan_options_of
 from exports.imports.upload import upload_read, upload_size_check
 from exports.jobs import on_import_job_failure, run_import_job
 from exports.lifecycle import (
-    creator_fields, idempotent_job, job_created, job_enqueue, job_limit_check, request_fingerprint,
+    creator_fields, idempotent_job, job_created, job_created_finished, job_enqueue, job_limit_check,
+    request_fingerprint,
 )
 from exports.models import AuditAction, ImportJob, JobStatus, package_storage
 from sparkexport import queue
@@ -87,7 +88,10 @@ def import_job_create(
 def _dry_run(fields: dict) -> ImportJob:
     """A dry run is a job closed at once, its outputs the plan; nothing is queued or written."""
     now = timezone.now()
-    return ImportJob.objects.create(**fields, dry_run=True, status=JobStatus.CLOSED, started_at=now, finished_at=now)
+    with transaction.atomic():
+        job = ImportJob.objects.create(**fields, dry_run=True, status=JobStatus.CLOSED, started_at=now, finished_at=now)
+        job_created_finished(job)
+    return job
 
 
 def _create_and_queue(caller, fields: dict, upload, path: str, enqueue: bool) -> tuple[ImportJob, bool]:

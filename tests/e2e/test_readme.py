@@ -19,7 +19,7 @@ from tenants.models import Tenant
 from tenants.services import member_add, oauth_client_create
 from tests.e2e.conftest import ROOT, process_env
 from tests.factories import make_api_key
-from tests.reliability.conftest import processes  # noqa: F401  fixture
+from tests.reliability.conftest import free_port, processes  # noqa: F401  fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -51,7 +51,7 @@ def demo(processes, tmp_path):  # noqa: F811
     member_add(tenant=tenant, username="ci-robot")
     _, client_id, client_secret = oauth_client_create(tenant=tenant, name="demo-client", username="ci-robot")
     server = processes.server(workers=1, threads=4)
-    processes.worker()
+    processes.worker(webhooks=True, WEBHOOK_ALLOW_PRIVATE_NETWORKS="1")  # the README's webhook receiver is on this machine
     env = {
         **process_env(),
         "API_KEY": make_api_key(tenant, name="demo-key"),
@@ -63,7 +63,8 @@ def demo(processes, tmp_path):  # noqa: F811
 
 
 def localised(code: str, base_url: str) -> str:
-    code = code.replace(README_BASE, base_url)
+    code = re.sub(r"\b8001\b", str(free_port()), code.replace(README_BASE, base_url))  # the webhook receiver's port
+    code = code.replace(" scripts/", f" {ROOT}/scripts/")
     return code.replace(".venv/bin/python manage.py", f"{sys.executable} {ROOT / 'manage.py'}")
 
 
@@ -76,14 +77,17 @@ def run(args, code: str, env: dict, cwd) -> str:
 def test_the_shell_walk_through_runs_as_written(demo, tmp_path):
     base_url, env = demo
     blocks = readme_blocks()
-    script = "\n".join(localised(blocks[name], base_url) for name in ("walkthrough", "import", "oauth", "dependencies", "cancel"))
+    names = ("walkthrough", "import", "oauth", "dependencies", "cancel", "webhooks")
+    script = "\n".join(localised(blocks[name], base_url) for name in names)
     out = run(["bash", "-euo", "pipefail"], script, env, tmp_path)
     lines = out.splitlines()
     assert "closed" in lines and "package.zip: OK" in lines
     assert '"dry_run":true' in out and "pricing/home-cover-copy" in out  # the import's plan
     assert '"in_progress_exports"' in out  # the bearer token was accepted
     assert "motor/rating[1.0.0] calls motor/rate-table[1] -> motor/rate-table[1.1.0] True" in lines
-    assert lines[-1] == "cancelled"
+    assert "cancelled" in lines
+    event, status, delivery_id, verified = lines[-1].split()
+    assert (event, status, verified) == ("export.closed", "closed", "verified")
 
 
 @pytest.mark.parametrize("credential", ["api key", "oauth"])

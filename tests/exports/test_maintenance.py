@@ -167,7 +167,7 @@ def test_purge_deletes_old_packages_and_the_status_says_so(api, closed_job, clie
 
 def test_purge_keeps_recent_packages_and_can_delete_old_rows(closed_job):
     out, _ = run("exports_purge", "--older-than", "1h", "--delete-rows", "--apply", "--json")
-    assert json.loads(out) == {"applied": True, "packages": 0, "uploads": 0, "bytes": 0, "rows": 0}
+    assert json.loads(out) == {"applied": True, "packages": 0, "uploads": 0, "bytes": 0, "rows": 0, "webhook_deliveries": 0}
     assert Path(closed_job.package.path).exists()
 
     ExportJob.objects.filter(pk=closed_job.pk).update(finished_at=timezone.now() - timedelta(hours=2))

@@ -215,8 +215,10 @@ class Processes:
         wait_for(server.healthy, 30, interval=0.2, message="gunicorn to answer /health")
         return server
 
-    def worker(self, *, redis_url: str | None = None, slow_read_seconds: float = 0, entry_log: Path | None = None, **env) -> subprocess.Popen:
-        """`manage.py rqworker exports imports`; with slow_read_seconds, through slow_worker.py,
+    def worker(self, *, redis_url: str | None = None, slow_read_seconds: float = 0, entry_log: Path | None = None,
+               webhooks: bool = False, **env) -> subprocess.Popen:
+        """`manage.py rqworker exports imports` (with `webhooks`: also the webhooks queue, and RQ's
+        scheduler, a child process of its own); with slow_read_seconds, through slow_worker.py,
         which sleeps that long before every read of a stored file (a slow disk or S3)."""
         redis_url = redis_url or os.environ["REDIS_URL"]
         if slow_read_seconds:
@@ -224,6 +226,7 @@ class Processes:
             env = {**env, "SPX_SLOW_READ_SECONDS": str(slow_read_seconds), "SPX_ENTRY_LOG": str(entry_log or "")}
         else:
             args = [sys.executable, "manage.py", "rqworker", "exports", "imports"]
+            args += ["webhooks", "--with-scheduler"] if webhooks else []
         process = self._popen("worker", args, {"REDIS_URL": redis_url, **env})
         connection = redis.Redis.from_url(redis_url)
         wait_for(

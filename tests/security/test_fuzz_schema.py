@@ -3,7 +3,7 @@
 Every operation is called in-process through the WSGI application, authenticated with a key
 that holds every permission, on a tenant with a catalog and jobs in every state. The checks
 require: no 5xx, only documented status codes and content types, bodies that match the
-schema, and error codes that the operation lists for that status (exports/api/error_codes.py). A stateful run follows the links POST export -> status/cancel/download and
+schema, and error codes that the operation lists for that status (exports/error_codes.py). A stateful run follows the links POST export -> status/cancel/download and
 POST import -> status with the ids the server answered.
 
 Bounded and deterministic: a fixed number of examples per operation, derandomized.
@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     use_after_free,
 )
 
-from exports.api.error_codes import ANY_REQUEST, operation_error_codes
+from exports.error_codes import ANY_REQUEST, operation_error_codes
 from sparkexport.wsgi import application
 from tests.security.conftest import build_world
 from tests.security.fuzz_stats import FUZZ_STATS
@@ -56,7 +56,7 @@ def error_code_is_listed(ctx, response, case):
     if code not in listed and code not in ANY_REQUEST:
         raise AssertionError(
             f"{case.operation.label} answered {response.status_code} {code}, which its schema does not list "
-            f"(it lists {listed}): add it to OPERATION_ERRORS in exports/api/error_codes.py"
+            f"(it lists {listed}): add it to OPERATION_ERRORS in exports/error_codes.py"
         )
     return True
 

@@ -3,13 +3,11 @@
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from exports.api.error_codes import ErrorItemSerializer, job_errors_description, warnings_description
 from exports.api.serializers import (
-    JobStatusSerializer,
     JobSummaryDataSerializer,
     JobSummarySerializer,
 )
-from exports.imports.plan import ItemStatus
+from exports.job_documents import ImportStatusSerializer  # noqa: F401  re-exported for the views
 from exports.models import JobStatus, ServicesExisting, UpdateVersionType
 from sparkexport.api.middleware import too_large_error
 from sparkexport.json_input import JSONInputError, parse_json
@@ -109,58 +107,6 @@ class ImportUploadSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         return {**attrs["importRequestEntity"], "upload": attrs["file"]}
-
-
-class ImportServiceRowSerializer(serializers.Serializer):
-    service_uri_source = serializers.CharField()
-    folder_source = serializers.CharField()
-    service_source = serializers.CharField()
-    service_id_source = serializers.CharField()
-    service_uri_destination = serializers.CharField()
-    folder_destination = serializers.CharField()
-    service_destination = serializers.CharField()
-    service_id_destination = serializers.CharField()
-    status = serializers.ChoiceField(
-        choices=ItemStatus.choices,
-        help_text="'unchanged' (skip_unchanged only): nothing was written; a version row then names the "
-        "existing version that equals it.",
-    )
-
-
-class ImportVersionRowSerializer(ImportServiceRowSerializer):
-    version_source = serializers.CharField()
-    version_id_source = serializers.CharField()
-    version_destination = serializers.CharField()
-    version_id_destination = serializers.CharField()
-
-
-class ImportOutputsSerializer(serializers.Serializer):
-    services = ImportServiceRowSerializer(many=True)
-    service_versions = ImportVersionRowSerializer(many=True)
-    source_tenant = serializers.CharField(allow_null=True, help_text="The tenant the package was exported from.")
-    source_installation = serializers.CharField(
-        allow_null=True, help_text="The installation the package was exported from, if its manifest says."
-    )
-    file_hash = serializers.CharField(
-        allow_null=True, help_text="SHA-256 of the uploaded package (the export's outputs.files[].file_hash)."
-    )
-
-
-class ImportStatusSerializer(JobStatusSerializer):
-    """The import status document (POST import, GET import/{id}/status)."""
-
-    kind = "import"
-    dry_run = serializers.BooleanField(help_text="True: outputs is the plan; nothing was written.")
-    outputs = serializers.SerializerMethodField()
-    errors = serializers.ListField(
-        child=ErrorItemSerializer(), allow_null=True, help_text=job_errors_description("import")
-    )
-    warnings = serializers.ListField(child=ErrorItemSerializer(), help_text=warnings_description())
-
-    @extend_schema_field(ImportOutputsSerializer)
-    def get_outputs(self, job):
-        lineage = {"source_tenant": None, "source_installation": None, "file_hash": job.upload_sha256 or None}
-        return {"services": [], "service_versions": [], **lineage, **job.outputs}
 
 
 class ImportJobSummaryDataSerializer(JobSummaryDataSerializer):

@@ -10,7 +10,7 @@ from exports.imports.api.serializers import (
     ImportUploadSerializer,
     TenantImportStatusSerializer,
 )
-from exports.api.error_codes import operation_schema
+from exports.error_codes import operation_schema
 from exports.api.views import IDEMPOTENCY_KEY, idempotency_key
 from exports.imports.services import import_job_create
 from exports.models import ImportJob

@@ -51,6 +51,7 @@ class Command(ServiceCommand):
             f"{verb} {report['packages']} package(s) and {report['uploads']} import upload(s), "
             f"{report['bytes'] / MB:.1f} MB"
         )
+        line += f", {report['webhook_deliveries']} webhook delivery(ies)"
         if options["delete_rows"]:
             line += f", and {report['rows']} job row(s)"
         line += f" older than {options['older_than']}."
