@@ -7,11 +7,10 @@ import json
 import zipfile
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from exports.models import ImportJob, JobStatus
 from exports.packages.reader import metadata
-from tenants.models import Folder, Service, ServiceVersion
+from tenants.models import Service, ServiceVersion
 from tests.exports.api_helpers import assert_error
 from tests.conftest import SparkClient
 from tests.factories import make_api_key
