@@ -44,14 +44,15 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 
 def _cut_off(connection) -> None:
-    """At the deadline: end the exchange, however slowly the receiver drips its answer."""
+    """At the deadline: end the exchange, however slowly the receiver drips its answer. The
+    flag first: the shutdown wakes the sender, which reads it to tell a timeout from a drop."""
+    connection.deadline_passed = True
     sock = connection.sock
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-    connection.deadline_passed = True
 
 
 def post(target: Target, headers: dict, body: bytes, timeout: float = TIMEOUT_SECONDS) -> Answer:
