@@ -251,6 +251,9 @@ class ImportJob(BackgroundJob):
     upload_sha256 = models.CharField(max_length=64, blank=True)
     outputs = models.JSONField(default=dict)
     warnings = models.JSONField(default=list)
+    # The Xcalls found at upload in the workbooks it writes, by workbook path: the worker reuses
+    # them instead of reading the workbooks again (the stored package does not change).
+    workbook_xcalls = models.JSONField(null=True, blank=True)
 
     objects = ImportJobQuerySet.as_manager()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -109,8 +110,8 @@ def forget_progress(job_id) -> None:
 
 
 class ProgressReporter:
-    """A running job's figures: `advance` as work is done; published at most every
-    `interval` seconds, and at once when the totals are first known."""
+    """A running job's figures: `advance` as work is done (from any thread); published at most
+    every `interval` seconds, and at once when the totals are first known."""
 
     def __init__(self, job_id, *, entries_total: int, bytes_total: int, interval: float = PUBLISH_INTERVAL,
                  listener: Callable[[Progress], None] | None = None):
@@ -119,15 +120,17 @@ class ProgressReporter:
         self.interval, self.listener = interval, listener
         self.publications = 0
         self._published_at = 0.0
+        self._lock = threading.Lock()
         self._publish()
 
     def advance(self, *, entries: int = 0, bytes_: int = 0) -> None:
-        self.progress.entries_done += entries
-        self.progress.bytes_done += bytes_
-        if self.listener is not None:
-            self.listener(self.progress)
-        if time.monotonic() - self._published_at >= self.interval:
-            self._publish()
+        with self._lock:
+            self.progress.entries_done += entries
+            self.progress.bytes_done += bytes_
+            if self.listener is not None:
+                self.listener(self.progress)
+            if time.monotonic() - self._published_at >= self.interval:
+                self._publish()
 
     def _publish(self) -> None:
         _publish(self.job_id, self.progress.as_dict())

@@ -132,6 +132,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
+# Django's handlers, which also hash each uploaded file as it arrives (sparkexport/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "sparkexport.uploads.HashingMemoryFileUploadHandler",
+    "sparkexport.uploads.HashingTemporaryFileUploadHandler",
+]
 MEDIA_URL = "media/"
 
 S3_BUCKET = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")

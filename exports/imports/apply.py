@@ -2,18 +2,22 @@
 in one transaction, all or nothing."""
 import logging
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models.fields.files import FieldFile
 
 from exports.imports.checks import CheckedImport, import_check, plan_options_of
+from exports.imports.dependencies import xcalls_from_json
 from exports.imports.plan import ItemStatus, PlannedService, PlannedVersion
 from exports.imports.upload import upload_read
 from exports.lifecycle import job_close, job_fail
 from exports.models import ImportJob, package_storage
-from exports.packages.reader import PackageMembers
+from exports.packages.reader import PackageFile, PackageMembers
 from exports.scratch import import_copy_prefix, work_dir
 from sparkexport.errors import ApplicationError
 from sparkexport.job_progress import ProgressReporter
@@ -23,6 +27,10 @@ from tenants.models import Service, ServiceVersion
 from tenants.naming import parse_semver
 
 logger = logging.getLogger(__name__)
+
+# Files stored at once: on a local disk creating a file costs more than writing a MiB to it,
+# and each thread's bytes are on the move only 1 MiB at a time.
+STORE_THREADS = 2
 
 
 class ImportCancelled(Exception):
@@ -46,19 +54,23 @@ def import_job_apply(job: ImportJob, on_progress=None) -> dict:
         # Its SHA-256s were checked at upload: the files are checked by CRC-32 as they are stored.
         package = upload_read(path, job.tenant, hash_version_files=False)
         try:
-            with transaction.atomic():
+            with transaction.atomic(), _store_threads() as store_threads:
                 checked = import_check(
                     tenant=job.tenant, package=package, package_path=path, package_sha256=job.upload_sha256,
-                    job_id=job.pk, **plan_options_of(job),
+                    job_id=job.pk, known_xcalls=xcalls_from_json(job.workbook_xcalls), **plan_options_of(job),
                 )
-                writing = _Writing(job, checked, members, saved, _progress_of(job, checked, on_progress))
+                progress = _progress_of(job, checked, on_progress)
+                writing = _Writing(job, checked, members, saved, progress, store_threads)
+                # Every file is handed to the store threads first: they store it while the
+                # services before it are written to the database.
+                started = [(item, writing.start(item)) for item in checked.plan]
                 replaced_files = []
-                for item in checked.plan:
-                    replaced_files += writing.service(item)
+                for item, versions in started:
+                    replaced_files += writing.service(item, versions)
                 # Closing the job in the same transaction serialises it with a cancel: a
                 # cancel that came first makes this update match nothing, and all is undone.
                 if not job_close(ImportJob, job.pk, outputs=checked.outputs, warnings=checked.warnings,
-                                 progress=writing.progress.finished()):
+                                 progress=writing.progress.finished(), workbook_xcalls=None):
                     raise ImportCancelled(job.pk)
                 transaction.on_commit(lambda: [default_storage.delete(name) for name in replaced_files])
         except BaseException:
@@ -66,6 +78,26 @@ def import_job_apply(job: ImportJob, on_progress=None) -> dict:
                 default_storage.delete(name)
             raise
     return checked.outputs
+
+
+@contextmanager
+def _store_threads():
+    """The threads that store an import's files, STORE_THREADS at once. On a failure the files
+    not begun are left, and those begun finish first, so that `saved` lists each one stored."""
+    threads = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="import-store")
+    try:
+        yield threads
+    finally:
+        threads.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _StartedVersion:
+    """A version being written: its row, and its files' stores on the store threads."""
+
+    planned: PlannedVersion
+    row: ServiceVersion
+    stores: list[Future]
 
 
 @dataclass
@@ -77,9 +109,24 @@ class _Writing:
     members: PackageMembers
     saved: list[str]
     progress: ProgressReporter
+    store_threads: ThreadPoolExecutor
 
-    def service(self, item: PlannedService) -> list[str]:
-        """Write one planned service; answers the stored files of the versions it replaced."""
+    def start(self, item: PlannedService) -> list[_StartedVersion]:
+        """The rows (unsaved) of the versions a planned service writes, their files handed to
+        the store threads."""
+        if item.status in (ItemStatus.SKIPPED, ItemStatus.UNCHANGED):
+            return []
+        started = []
+        for planned in item.versions:
+            if planned.written:
+                row = self.version(planned)
+                stores = [self.store_threads.submit(self.store, file) for file in _files_of(row, planned)]
+                started.append(_StartedVersion(planned, row, stores))
+        return started
+
+    def service(self, item: PlannedService, versions: list[_StartedVersion]) -> list[str]:
+        """Write one planned service, once its versions' files are stored; answers the stored
+        files of the versions it replaced."""
         if item.status in (ItemStatus.SKIPPED, ItemStatus.UNCHANGED):
             return []
         service = item.existing or Service.objects.create(folder=item.folder, name=item.name, service_id=item.service_id)
@@ -90,28 +137,40 @@ class _Writing:
             for old in old_versions:
                 replaced += [name for name in (old.workbook.name, old.neuron.name) if name]
             old_versions.delete()
-        written = [planned for planned in item.versions if planned.written]
-        versions = ServiceVersion.objects.bulk_create([self.version(service, planned) for planned in written])
+        for version in versions:
+            for store in version.stores:
+                store.result()  # raises its failure
+            version.row.service = service
+        rows = ServiceVersion.objects.bulk_create([version.row for version in versions])
         versions_xcalls_record([
-            (version, self.checked.calls[planned.source.workbook.path]) for version, planned in zip(versions, written)
+            (row, self.checked.calls[version.planned.source.workbook.path]) for row, version in zip(rows, versions)
         ])
         return replaced
 
-    def version(self, service: Service, planned: PlannedVersion) -> ServiceVersion:
-        """Its row (unsaved) with its lineage, and its files stored."""
+    def version(self, planned: PlannedVersion) -> ServiceVersion:
+        """Its row (unsaved, its service not set yet) with its lineage."""
         lineage = self.checked.lineage.version_fields(job_id=self.job.pk, source_version_id=planned.source.version_id)
-        version = _new_version(service, planned, self.job.created_by, lineage)
-        _store_files(version, planned, self.members, self.saved, self.progress)
-        return version
+        return _new_version(planned, self.job.created_by, lineage)
+
+    def store(self, file: tuple[FieldFile, PackageFile, str]) -> None:
+        """One file of a version stored from its member (on a store thread)."""
+        field, member, name = file
+
+        def on_read(size):
+            self.progress.advance(bytes_=size)
+
+        with self.members.open(member, check_sha256=False, on_read=on_read) as stream:
+            field.save(name, _MemberFile(stream, name=name), save=False)
+        self.saved.append(field.name)
+        self.progress.advance(entries=1)
 
 
-def _new_version(service: Service, planned: PlannedVersion, author: str, lineage: dict) -> ServiceVersion:
+def _new_version(planned: PlannedVersion, author: str, lineage: dict) -> ServiceVersion:
     """The row (unsaved) of a version the import writes, from its version.json."""
     source = planned.source
     details = source.details
     major, minor, patch = parse_semver(planned.version)
     return ServiceVersion(
-        service=service,
         version=planned.version,
         major=major,
         minor=minor,
@@ -148,17 +207,10 @@ def _progress_of(job: ImportJob, checked: CheckedImport, on_progress) -> Progres
                             listener=on_progress)
 
 
-def _store_files(version: ServiceVersion, planned: PlannedVersion, members: PackageMembers, saved: list[str],
-                 progress: ProgressReporter) -> None:
+def _files_of(version: ServiceVersion, planned: PlannedVersion) -> list[tuple[FieldFile, PackageFile, str]]:
+    """(its field, its member in the package, its name) of each file of a version."""
     source = planned.source
-    for field, member, name in (
-        (version.workbook, source.workbook, version.workbook_name),
-        (version.neuron, source.neuron, "neuron.zip"),
-    ):
-        with members.open(member, check_sha256=False, on_read=lambda size: progress.advance(bytes_=size)) as stream:
-            field.save(name, _MemberFile(stream, name=name), save=False)
-        saved.append(field.name)
-        progress.advance(entries=1)
+    return [(version.workbook, source.workbook, version.workbook_name), (version.neuron, source.neuron, "neuron.zip")]
 
 
 def import_job_run(job: ImportJob, on_progress=None) -> None:

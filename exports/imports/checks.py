@@ -48,11 +48,13 @@ def import_check(
     skip_unchanged: bool,
     allow_missing_dependencies: bool,
     job_id: uuid.UUID,
+    known_xcalls: dict[str, list[Xcall]] | None = None,
 ) -> CheckedImport:
     """The plan and what it writes checked; refuses (ApplicationError) an import that cannot succeed.
 
     The one check of an import: POST import and its dry run call it at upload, the worker again
-    as it applies the job, so a dry run refuses whatever the import would."""
+    as it applies the job, so a dry run refuses whatever the import would. `known_xcalls`: the
+    workbooks' Xcalls found at upload, which the worker does not read again."""
     plan = import_plan_build(
         id_seed=job_id,
         tenant=tenant,
@@ -61,7 +63,7 @@ def import_check(
         services_existing=services_existing,
         skip_unchanged=skip_unchanged,
     )
-    calls = planned_xcalls(package_path, plan)
+    calls = planned_xcalls(package_path, plan, known_xcalls)
     warnings = dependency_warnings(tenant=tenant, plan=plan, calls=calls, allow_missing=allow_missing_dependencies)
     return CheckedImport(plan, calls, [*_unselected_warnings(package, plan), *warnings], PackageLineage.of(package, package_sha256))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from exports.imports.plan import ItemStatus, PlannedService, PlannedVersion
 from exports.packages.reader import InvalidPackage, PackageFile, open_member
@@ -56,15 +56,28 @@ def _written(plan: list[PlannedService]) -> list[tuple[PlannedService, PlannedVe
     return [(item, planned) for item in plan for planned in item.versions if planned.written]
 
 
-def planned_xcalls(package_path: str, plan: list[PlannedService]) -> dict[str, list[Xcall]]:
-    """The Xcalls of every version the plan writes, by its workbook's path in the package."""
+def planned_xcalls(package_path: str, plan: list[PlannedService],
+                   known: dict[str, list[Xcall]] | None = None) -> dict[str, list[Xcall]]:
+    """The Xcalls of every version the plan writes, by its workbook's path in the package; a
+    workbook in `known` (found at upload in the same package) is not read again."""
+    known = known or {}
     calls: dict[str, list[Xcall]] = {}
     for _, planned in _written(plan):
         source = planned.source
-        if source.workbook.path not in calls:
+        path = source.workbook.path
+        if path not in calls:
             label = f"{source.folder}/{source.service}[{source.version}]"
-            calls[source.workbook.path] = _member_xcalls(package_path, source.workbook, label)
+            calls[path] = known[path] if path in known else _member_xcalls(package_path, source.workbook, label)
     return calls
+
+
+def xcalls_to_json(calls: dict[str, list[Xcall]]) -> dict:
+    """`planned_xcalls` as ImportJob.workbook_xcalls keeps it."""
+    return {path: [asdict(call) for call in found] for path, found in calls.items()}
+
+
+def xcalls_from_json(value: dict | None) -> dict[str, list[Xcall]]:
+    return {path: [Xcall(**call) for call in found] for path, found in (value or {}).items()}
 
 
 def _member_xcalls(package_path: str, member: PackageFile, label: str) -> list[Xcall]:

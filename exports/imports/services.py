@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from exports.audit import audit_record
 from exports.imports.checks import import_check, plan_options_of
+from exports.imports.dependencies import xcalls_to_json
 from exports.imports.upload import upload_read, upload_size_check
 from exports.jobs import on_import_job_failure, run_import_job
 from exports.lifecycle import (
@@ -52,7 +53,8 @@ def import_job_create(
                     "skip_unchanged": skip_unchanged, "allow_missing_dependencies": allow_missing_dependencies}
     options = {**plan_options, "source_system": source_system, "correlation_id": correlation_id}
     with uploaded_file_path(upload) as path:
-        package = upload_read(path, tenant)  # and the file's SHA-256, in the same read
+        # The file's SHA-256: computed as a request's upload arrived, else in the same read.
+        package = upload_read(path, tenant, file_sha256=getattr(upload, "sha256", None))
         upload_sha256 = package.sha256
         fingerprint = request_fingerprint({
             **{name: value for name, value in options.items() if value or name not in FINGERPRINTED_WHEN_SET},
@@ -72,6 +74,7 @@ def import_job_create(
             "upload_sha256": upload_sha256,
             "outputs": checked.outputs,
             "warnings": checked.warnings,
+            "workbook_xcalls": xcalls_to_json(checked.calls),
         }
         try:
             job, created = (_dry_run(fields), True) if dry_run else _create_and_queue(caller, fields, upload, path, enqueue)

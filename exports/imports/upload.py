@@ -17,14 +17,15 @@ def upload_size_check(tenant: Tenant, size: int) -> None:
         )
 
 
-def upload_read(path: str, tenant: Tenant, *, hash_version_files: bool = True) -> Package:
+def upload_read(path: str, tenant: Tenant, *, hash_version_files: bool = True, file_sha256: str | None = None) -> Package:
     """The package at `path`, checked completely (exports/packages/reader/), or INVALID_IMPORT_ZIP.
 
     The worker, which checked it all at upload, leaves the versions' files to be checked as it
-    stores them (`hash_version_files=False`): one pass over them, not two.
+    stores them (`hash_version_files=False`): one pass over them, not two. `file_sha256`: the
+    file's, when a request's upload handler computed it (sparkexport/uploads.py).
     """
     try:
         return read_package(path, max_uncompressed_bytes=tenant.max_package_bytes * UNCOMPRESSED_FACTOR,
-                            hash_version_files=hash_version_files)
+                            hash_version_files=hash_version_files, file_sha256=file_sha256)
     except InvalidPackage as exc:
         raise Unprocessable(str(exc), code="INVALID_IMPORT_ZIP") from None

@@ -1,6 +1,7 @@
 """Job progress: published a few times a second by the worker, read by polls (snapshots too),
 recorded in the row when the job ends (imports: tests/imports/test_import_progress.py)."""
 import io
+import threading
 import time
 import uuid
 
@@ -28,6 +29,34 @@ def test_a_reporter_publishes_a_few_times_a_second_whatever_the_number_of_entrie
     published = live_progress(job_id)
     assert published["entries_total"] == 10_000 and published["bytes_total"] == 10_000 * 4096
     assert published["entries_done"] <= 10_000
+
+
+def test_a_reporter_advanced_from_several_threads_counts_every_step_and_calls_its_listener_once_at_a_time(job_id):
+    """An import stores its files on several threads, each advancing the one reporter; its
+    listener (a command's progress bar) is not written for threads."""
+    inside, overlaps, seen = threading.Lock(), [], []
+
+    def listener(progress):
+        if not inside.acquire(blocking=False):
+            overlaps.append(progress.entries_done)
+            return
+        try:
+            seen.append(progress.entries_done)
+            time.sleep(0.0005)  # a bar redrawing: long enough for another thread to arrive
+        finally:
+            inside.release()
+
+    reporter = ProgressReporter(job_id, entries_total=4 * 50, bytes_total=4 * 50 * 3, listener=listener)
+    threads = [threading.Thread(target=lambda: [reporter.advance(entries=1, bytes_=3) for _ in range(50)])
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert overlaps == []
+    assert (reporter.progress.entries_done, reporter.progress.bytes_done) == (200, 600)
+    assert seen == list(range(1, 201))  # each step seen once, in order
 
 
 def test_a_poll_shows_what_the_worker_last_published_even_from_a_snapshot(api, job_id):

@@ -131,6 +131,42 @@ def test_imported_versions_record_their_xcalls(whole_chain, motor_dest, other_te
     assert reached.uri == "motor/rate-table[1.1.0]"
 
 
+def test_the_worker_takes_the_xcalls_found_at_upload_and_reads_no_workbook_again(whole_chain, motor_dest, other_tenant, monkeypatch, django_capture_on_commit_callbacks):
+    response = post_import(motor_dest, django_capture_on_commit_callbacks, whole_chain, {"inputs": modify(("motor/quote", None), ("motor/rating", None), ("motor/rate-table", None))})
+    job = ImportJob.objects.get(pk=response.json()["id"])
+    assert {path.split("/")[-1]: [call["reference"] for call in calls] for path, calls in job.workbook_xcalls.items()} == {
+        "quote.xlsx": ["motor/rating"], "rating.xlsx": ["motor/rate-table[1]"], "rate-table.xlsx": [],
+    }
+    monkeypatch.setattr("exports.imports.dependencies.workbook_xcalls", lambda source: pytest.fail("a workbook was read again"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run_workers()
+
+    job.refresh_from_db()
+    assert job.status == "closed", job.errors
+    assert job.workbook_xcalls is None  # dropped once the versions record them
+    calls = VersionXcall.objects.filter(version__service__folder__tenant=other_tenant)
+    assert sorted((str(c.version), c.reference, c.cell) for c in calls) == [
+        ("motor/quote[1.0.0]", "motor/rating", "Xcalls!B2"),
+        ("motor/rating[1.0.0]", "motor/rate-table[1]", "Xcalls!B2"),
+    ]
+
+
+def test_a_job_queued_without_its_xcalls_has_the_worker_read_the_workbooks(whole_chain, motor_dest, other_tenant, django_capture_on_commit_callbacks):
+    """As for a job queued before ImportJob.workbook_xcalls existed."""
+    response = post_import(motor_dest, django_capture_on_commit_callbacks, whole_chain, {"inputs": modify(("motor/quote", None), ("motor/rating", None), ("motor/rate-table", None))})
+    ImportJob.objects.filter(pk=response.json()["id"]).update(workbook_xcalls=None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run_workers()
+
+    assert ImportJob.objects.get(pk=response.json()["id"]).status == "closed"
+    calls = VersionXcall.objects.filter(version__service__folder__tenant=other_tenant)
+    assert sorted((str(c.version), c.reference) for c in calls) == [
+        ("motor/quote[1.0.0]", "motor/rating"), ("motor/rating[1.0.0]", "motor/rate-table[1]"),
+    ]
+
+
 def test_dependencies_in_the_same_package_satisfy_the_check(whole_chain, motor_dest, other_tenant, django_capture_on_commit_callbacks):
     """The rating and the rate table arrive with the quote: the catalog after the import has them."""
     response = post_import(motor_dest, django_capture_on_commit_callbacks, whole_chain, {"inputs": modify(("motor/quote", None), ("motor/rating", None), ("motor/rate-table", None)), "dry_run": True})

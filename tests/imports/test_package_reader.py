@@ -233,6 +233,32 @@ def test_package_members_share_one_zip_and_check_by_crc32_when_told(tmp_path):
         members.open(versions[1].neuron, check_sha256=False).read()
 
 
+def test_stored_members_are_copied_in_place_and_checked_by_crc32_when_told(tmp_path, monkeypatch):
+    path = build(tmp_path)
+    version = read_package(path, max_uncompressed_bytes=LIMIT).versions[0]
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *args, **kwargs: pytest.fail("read through zipfile"))
+    with PackageMembers(path) as members, members.open(version.neuron, check_sha256=False) as stream:
+        assert b"".join(iter(lambda: stream.read(5), b"")) == fake_neuron("Motor", "1.0.0")
+    data = bytearray(path.read_bytes())
+    data[data.index(fake_neuron("Motor", "1.0.0")) + 5] ^= 0xFF  # stored, then damaged
+    path.write_bytes(bytes(data))
+    with PackageMembers(path) as members, pytest.raises(InvalidPackage, match="corrupt"):
+        members.open(version.neuron, check_sha256=False).read()
+
+
+def test_the_file_and_its_members_are_hashed_right_across_any_number_of_reads(tmp_path, monkeypatch):
+    """The file's SHA-256 is computed on a thread of its own, chunk by chunk: with 7-byte chunks,
+    every member and the file span many, cut anywhere."""
+    monkeypatch.setattr("exports.packages.reader.contents.CHUNK_SIZE", 7)
+    path = build(tmp_path, versions=(("Pricing", "Motor", "1.0.0"), ("Pricing", "Motor", "1.1.0")))
+
+    assert read_package(path, max_uncompressed_bytes=LIMIT).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    data = bytearray(path.read_bytes())
+    data[data.index(fake_workbook("Motor", "1.1.0")) + 40] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert "corrupt" in rejected(path)
+
+
 def test_a_stored_member_is_read_in_place_and_seeks_without_rereading(tmp_path, monkeypatch):
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as workbook:  # a workbook is a ZIP its reader seeks in

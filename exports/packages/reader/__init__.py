@@ -90,12 +90,14 @@ __all__ = [
 # defines it (zip_safety, contents or versions), so patch it there.
 
 
-def read_package(path: str | os.PathLike, *, max_uncompressed_bytes: int, hash_version_files: bool = True) -> Package:
+def read_package(path: str | os.PathLike, *, max_uncompressed_bytes: int, hash_version_files: bool = True,
+                 file_sha256: str | None = None) -> Package:
     """Check the package at `path` completely and describe it; raise InvalidPackage if it is not importable.
 
     Reads the whole file once (streaming, constant memory) and writes nothing; the Package's
-    `sha256` is the file's, from that read.  An OSError opening `path` is not the uploader's
-    fault and propagates unchanged.
+    `sha256` is the file's, from that read, or `file_sha256` when the caller knows it (computed
+    as the file was received).  An OSError opening `path` is not the uploader's fault and
+    propagates unchanged.
     With `hash_version_files` False the versions' workbooks and Neuron packages are not hashed
     (everything else is): for a reader that takes them through `open_member`, which does.
     """
@@ -112,5 +114,5 @@ def read_package(path: str | os.PathLike, *, max_uncompressed_bytes: int, hash_v
         if not hash_version_files:
             deferred = {member.path for version in versions for member in (version.workbook, version.neuron)}
             files = {path: listed for path, listed in files.items() if path not in deferred}
-        sha256 = check_hashes(fh, zf, files, whole_file=hash_version_files)
-    return Package(manifest=manifest, versions=versions, sha256=sha256)
+        sha256 = check_hashes(fh, zf, files, whole_file=hash_version_files and file_sha256 is None)
+    return Package(manifest=manifest, versions=versions, sha256=file_sha256 or sha256)

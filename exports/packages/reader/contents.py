@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from exports.packages.format import MANIFEST_NAME, PACKAGE_FORMAT, PACKAGE_FORMAT_VERSION
 from sparkexport.json_input import JSONInputError, parse_json
+from exports.packages.reader.digests import BackgroundDigest, Crc32, digest_thread
 from exports.packages.reader.model import (
     CHUNK_SIZE,
     UNCHANGED,
@@ -189,29 +190,36 @@ def _check_through_zipfile(zf: zipfile.ZipFile, listed: PackageFile) -> None:
 
 def _check_in_place(fh, members: list[PackageFile], whole_file: bool) -> str | None:
     """One read of the file, start to end: each member's SHA-256 and CRC-32 as its bytes go by,
-    and the file's SHA-256. Members do not overlap (zip_safety.check_bombs)."""
-    whole = hashlib.sha256()
-    pending = iter(members)
-    member = next(pending, None)
-    digest, crc, position = hashlib.sha256(), 0, 0
-    fh.seek(0)
-    while (whole_file or member is not None) and (chunk := fh.read(CHUNK_SIZE)):
-        if whole_file:
-            whole.update(chunk)
-        end = position + len(chunk)
-        while member is not None and member.data_offset < end:
-            member_end = member.data_offset + member.size
-            part = memoryview(chunk)[max(member.data_offset, position) - position:min(member_end, end) - position]
-            digest.update(part)
-            crc = zlib.crc32(part, crc)
-            if member_end > end:
-                break  # it goes on in the next chunk
-            if crc != member.crc32:  # as zipfile would find it: damaged, not altered
-                raise corrupt(member.path)
-            if digest.hexdigest() != member.sha256:
-                raise hash_mismatch(member.path)
-            member, digest, crc = next(pending, None), hashlib.sha256(), 0
-        position = end
-    if member is not None:
-        raise corrupt(member.path)
-    return whole.hexdigest() if whole_file else None
+    and the file's SHA-256. The CRC-32s and the file's SHA-256 are computed on a second thread
+    (digests.py), the members' SHA-256s on this one. Members do not overlap
+    (zip_safety.check_bombs)."""
+    with digest_thread() as thread:
+        whole = BackgroundDigest(hashlib.sha256(), thread) if whole_file else None
+        pending = iter(members)
+        member = next(pending, None)
+        digest, crc, position = hashlib.sha256(), BackgroundDigest(Crc32(), thread), 0
+        fh.seek(0)
+        while (whole_file or member is not None) and (chunk := fh.read(CHUNK_SIZE)):
+            if whole is not None:
+                whole.update(chunk)
+            end = position + len(chunk)
+            while member is not None and member.data_offset < end:
+                member_end = member.data_offset + member.size
+                part = memoryview(chunk)[max(member.data_offset, position) - position:min(member_end, end) - position]
+                crc.update(part)
+                digest.update(part)
+                if member_end > end:
+                    break  # it goes on in the next chunk
+                crc.wait()
+                if crc.digest.value != member.crc32:  # as zipfile would find it: damaged, not altered
+                    raise corrupt(member.path)
+                if digest.hexdigest() != member.sha256:
+                    raise hash_mismatch(member.path)
+                member, digest, crc = next(pending, None), hashlib.sha256(), BackgroundDigest(Crc32(), thread)
+            position = end
+        if member is not None:
+            raise corrupt(member.path)
+        if whole is None:
+            return None
+        whole.wait()
+        return whole.digest.hexdigest()

@@ -24,6 +24,7 @@ from exports.packages.reader.model import (
     is_pure_directory,
     show,
 )
+from exports.packages.reader.window import open_stored_member
 
 MAX_ENTRIES = 20_000
 MAX_COMPRESSION_RATIO = 100
@@ -253,13 +254,15 @@ def _data_offsets(fh: BinaryIO, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo
 
 
 class _MemberStream:
-    """A read-only stream of one member that checks its size and SHA-256 (or, told not to, its
-    size and, through zipfile, its CRC-32) at the end; it closes `zf` if it owns one."""
+    """A read-only stream of one member that checks its size and SHA-256 at the end (or, told
+    not to, its size and CRC-32: computed here with `check_crc32`, for a stream of raw bytes,
+    else by zipfile's stream); it closes `zf` if it owns one."""
 
     def __init__(self, zf: zipfile.ZipFile | None, stream, member: PackageFile, check_sha256: bool = True,
-                 on_read=None):
+                 on_read=None, check_crc32: bool = False):
         self._zf, self._stream, self._member, self._on_read = zf, stream, member, on_read
         self._digest, self._read = (hashlib.sha256() if check_sha256 else None), 0
+        self._crc32 = 0 if check_crc32 else None
         self._verified = False
         self.name = member.path
         self.size = member.size
@@ -283,6 +286,8 @@ class _MemberStream:
             raise corrupt(self._member.path) from None
         if self._digest is not None:
             self._digest.update(data)
+        if self._crc32 is not None:
+            self._crc32 = zlib.crc32(data, self._crc32)
         self._read += len(data)
         if self._on_read is not None:
             self._on_read(len(data))
@@ -295,6 +300,8 @@ class _MemberStream:
             self._digest is not None and self._digest.hexdigest() != self._member.sha256
         ):
             raise hash_mismatch(self._member.path)
+        if self._crc32 is not None and self._crc32 != self._member.crc32:
+            raise corrupt(self._member.path)
         self._verified = True
 
     def close(self) -> None:
@@ -338,12 +345,16 @@ class PackageMembers:
     open ZIP: its directory is parsed once, not once per member."""
 
     def __init__(self, path: str | os.PathLike):
+        self._path = path
         self._zf = zipfile.ZipFile(path)
 
     def open(self, member: PackageFile, *, check_sha256: bool = True, on_read=None) -> BinaryIO:
-        """As `open_member`; with `check_sha256` False, the bytes are checked by size and by
-        the CRC-32 zipfile computes anyway (for members whose SHA-256 was checked before).
+        """As `open_member`; with `check_sha256` False (members whose SHA-256 was checked
+        before), the bytes are checked by size and CRC-32, and a member stored uncompressed is
+        read in place. Members may be read on several threads at once.
         `on_read` is called with the size of every chunk read (for progress reports)."""
+        if not check_sha256 and (window := open_stored_member(self._path, member)) is not None:
+            return _MemberStream(None, window, member, check_sha256=False, on_read=on_read, check_crc32=True)
         return _MemberStream(None, _open_checked(self._zf, member), member, check_sha256, on_read)
 
     def close(self) -> None:
