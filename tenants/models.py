@@ -167,7 +167,7 @@ class Service(models.Model):
 
 
 def workbook_upload_to(version, filename):
-    return f"catalog/{version.version_id}/{filename}"
+    return f"catalog/{version.version_id}/workbook/{filename}"
 
 
 def neuron_upload_to(version, filename):
