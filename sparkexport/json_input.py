@@ -31,9 +31,7 @@ def parse_json(text: str | bytes, *, max_depth: int = MAX_DEPTH):
         raise _too_deep(max_depth) from None
     except JSONInputError:
         raise
-    except json.JSONDecodeError as exc:
-        raise JSONInputError(f"not valid JSON: {exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # e.g. bytes in no UTF encoding
+    except ValueError as exc:  # JSONDecodeError, or bytes in no UTF encoding
         raise JSONInputError(f"not valid JSON: {exc}") from None
     if _depth_exceeds(value, max_depth):
         raise _too_deep(max_depth)

@@ -11,15 +11,15 @@ import hashlib
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 
 
-class HashingMemoryFileUploadHandler(MemoryFileUploadHandler):
-    """A small file, kept in memory (when the request is under FILE_UPLOAD_MAX_MEMORY_SIZE)."""
+class _Hashing:
+    """Hashes the chunks its handler keeps (`keeps_chunks`) and hands the digest to its file."""
 
     def new_file(self, *args, **kwargs):
         self.sha256 = hashlib.sha256()
         super().new_file(*args, **kwargs)
 
     def receive_data_chunk(self, raw_data, start):
-        if self.activated:
+        if self.keeps_chunks():
             self.sha256.update(raw_data)
         return super().receive_data_chunk(raw_data, start)
 
@@ -30,18 +30,15 @@ class HashingMemoryFileUploadHandler(MemoryFileUploadHandler):
         return upload
 
 
-class HashingTemporaryFileUploadHandler(TemporaryFileUploadHandler):
+class HashingMemoryFileUploadHandler(_Hashing, MemoryFileUploadHandler):
+    """A small file, kept in memory (when the request is under FILE_UPLOAD_MAX_MEMORY_SIZE)."""
+
+    def keeps_chunks(self) -> bool:
+        return self.activated
+
+
+class HashingTemporaryFileUploadHandler(_Hashing, TemporaryFileUploadHandler):
     """Any other file, written to a temporary file as it arrives."""
 
-    def new_file(self, *args, **kwargs):
-        self.sha256 = hashlib.sha256()
-        super().new_file(*args, **kwargs)
-
-    def receive_data_chunk(self, raw_data, start):
-        self.sha256.update(raw_data)
-        return super().receive_data_chunk(raw_data, start)
-
-    def file_complete(self, file_size):
-        upload = super().file_complete(file_size)
-        upload.sha256 = self.sha256.hexdigest()
-        return upload
+    def keeps_chunks(self) -> bool:
+        return True

@@ -17,9 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tenants.catalog_lookup import in_conditions, pair_conditions, rows_where_any
-
 from sparkexport.errors import InvalidServiceUri
+from tenants.catalog_lookup import in_conditions, pair_conditions, rows_where_any
 from tenants.models import ServiceVersion, Tenant
 from tenants.references import NamedRef, ServiceIdRef, VersionIdRef, parse_service_reference
 

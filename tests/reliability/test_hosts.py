@@ -90,6 +90,20 @@ def reaped_by(host, model, job_id, timeout=60):
     return wait_for(ended, timeout, interval=0.5, message=f"the reaper on {host.name} to end {job_id}")
 
 
+def killed_and_reaped(worker, reaper_host, model, job_id):
+    """SIGKILL `worker` mid-job; the reaper on the other host ends its job WORKER_LOST from the
+    missed heartbeats within 30 s. Answers the job row."""
+    kill_worker(worker)
+    killed_at = time.monotonic()
+    job = reaped_by(reaper_host, model, job_id)
+    reaped_after = time.monotonic() - killed_at
+    assert job.status == JobStatus.FAILED and job.errors[0]["code"] == "WORKER_LOST", job.errors
+    assert "on host-a sent no heartbeat" in job.errors[0]["message"], job.errors
+    assert reaped_after < 30
+    print(f"{model.kind} reaped on {reaper_host.name} {reaped_after:.1f} s after the kill: {job.errors[0]['message']}")
+    return job
+
+
 def post_import(api, package: bytes) -> str:
     entity = {"services_existing": "add_version", "inputs": {"services_modify": [
         {"service_uri_source": f"pricing/svc{n}", "service_uri_destination": None, "update_version_type": "minor"}
@@ -147,14 +161,7 @@ def test_two_hosts_package_for_one_web_and_a_killed_workers_jobs_are_reaped_from
     export_id = api.post_export({"inputs": {"folders": ["pricing"]}, "file_filter": "onpremises"}).json()["id"]
     wait_for(lambda: ExportJob.objects.get(pk=export_id).status == JobStatus.IN_PROGRESS
              and f"{export_id}.zip.partial" in host_a.scratch_files(), 60, message="host-a to be packaging")
-    kill_worker(worker)
-    killed_at = time.monotonic()
-    job = reaped_by(host_b, ExportJob, export_id)
-    reaped_after = time.monotonic() - killed_at
-    assert job.status == JobStatus.FAILED and job.errors[0]["code"] == "WORKER_LOST", job.errors
-    assert "on host-a sent no heartbeat" in job.errors[0]["message"], job.errors
-    assert reaped_after < 30
-    print(f"export reaped on host-b {reaped_after:.1f} s after the kill: {job.errors[0]['message']}")
+    killed_and_reaped(worker, host_b, ExportJob, export_id)
     status = api.status(export_id).json()
     assert status["status"] == "failed" and status["outputs"]["files"] == []
     assert f"{export_id}.zip.partial" in host_a.scratch_files() and host_b.scratch_files() == []
@@ -166,14 +173,7 @@ def test_two_hosts_package_for_one_web_and_a_killed_workers_jobs_are_reaped_from
     wait_for(lambda: ImportJob.objects.get(pk=import_id).status == JobStatus.IN_PROGRESS
              and any(name.startswith(f"import-{import_id}-") for name in host_a.scratch_files()), 60,
              message="host-a to be copying the import's package")
-    kill_worker(worker)
-    killed_at = time.monotonic()
-    job = reaped_by(host_b, ImportJob, import_id)
-    reaped_after = time.monotonic() - killed_at
-    assert job.status == JobStatus.FAILED and job.errors[0]["code"] == "WORKER_LOST", job.errors
-    assert "on host-a sent no heartbeat" in job.errors[0]["message"], job.errors
-    assert reaped_after < 30
-    print(f"import reaped on host-b {reaped_after:.1f} s after the kill: {job.errors[0]['message']}")
+    killed_and_reaped(worker, host_b, ImportJob, import_id)
     assert import_status(importer, import_id)["status"] == "failed"
 
     processes.worker(**host_a.env)

@@ -73,9 +73,9 @@ class ImportRequestEntityField(serializers.Field):
     def to_internal_value(self, data):
         if hasattr(data, "read"):
             raw = data.read(MAX_ENTITY_BYTES + 1)
-            data = raw.decode("utf-8", errors="replace") if len(raw) <= MAX_ENTITY_BYTES else None
-            if data is None:  # truncated by the read above: too large, not "not JSON"
+            if len(raw) > MAX_ENTITY_BYTES:  # cut by the read above: too large, not "not JSON"
                 raise too_large_error("importRequestEntity", MAX_ENTITY_BYTES)
+            data = raw.decode("utf-8", errors="replace")
         if not isinstance(data, str) or not data.strip():
             self.fail("required")
         if len(data) > MAX_ENTITY_BYTES:
